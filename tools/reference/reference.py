@@ -32,9 +32,12 @@ ARCFACE_TEMPLATE = np.array(
 )
 
 
+THREADS = 1
+
+
 def session(path):
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -196,6 +199,8 @@ def fixtures(args):
 
 
 def bench(args):
+    global THREADS
+    THREADS = args.threads
     detector, recognizer, _ = load(args.models)
     detector.size = args.det_size
     blobs = [Path(p).read_bytes() for p in (args.a, args.b)]
@@ -226,7 +231,7 @@ def bench(args):
             stages["embed_model"].append(time.perf_counter() - t)
         similarity = float(np.dot(vectors[0], vectors[1]))
         stages["total"].append(time.perf_counter() - start_total)
-    print(f"python reference, det {args.det_size}, {args.runs} runs, similarity {similarity:.4f}")
+    print(f"python reference, det {args.det_size}, {args.threads} intra-op thread(s), {args.runs} runs, similarity {similarity:.4f}")
     for name, values in stages.items():
         per = "per compare" if name == "total" else "per image"
         print(f"  {name:<13} median {statistics.median(values) * 1000:8.2f} ms ({per})")
@@ -249,6 +254,7 @@ def main():
     bn.add_argument("--models", required=True)
     bn.add_argument("--det-size", type=int, default=640)
     bn.add_argument("--runs", type=int, default=30)
+    bn.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     bn.add_argument("a")
     bn.add_argument("b")
     args = parser.parse_args()

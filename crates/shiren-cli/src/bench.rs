@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Also time the reference detector setting (one full 640 pass).
     #[arg(long)]
     with_reference: bool,
+    /// Also time whole comparisons with the two photos on two threads.
+    #[arg(long)]
+    two_threads: bool,
 }
 
 fn median(values: &mut [Duration]) -> f64 {
@@ -103,6 +106,18 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
         let (t, inf) = (median(&mut total), median(&mut inference));
         println!("  compare       median {:8.2} ms end to end (decode, detect, align, embed both photos)", t);
         println!("  inference     median {:8.2} ms of model runs inside that compare; ratio {:.2}", inf, t / inf.max(1e-9));
+        if args.two_threads {
+            let engine = super::load_engine(model_dir, mode, false, 2)?;
+            let mut times = Vec::with_capacity(runs);
+            for i in 0..runs + 2 {
+                let t = Instant::now();
+                engine.compare(&photos[0], &photos[1])?;
+                if i >= 2 {
+                    times.push(t.elapsed());
+                }
+            }
+            println!("  compare       median {:8.2} ms end to end on two threads (one photo each)", median(&mut times));
+        }
     }
     Ok(())
 }

@@ -155,6 +155,7 @@ pub fn load_engine(model_dir: &Option<PathBuf>, mode: DetectMode, attributes: bo
     config.detector.mode = mode;
     config.attributes = attributes;
     config.sessions_per_model = sessions;
+    config.parallel_compare = sessions > 1;
     Engine::load(config).context("loading the face engine")
 }
 

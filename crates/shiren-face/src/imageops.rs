@@ -146,7 +146,10 @@ pub fn resize_window_to_tensor(
     if window.x >= x_end || window.y >= y_end {
         return tensor;
     }
-    let xtaps = taps(window.x..x_end, out_w, image.width);
+    let xtaps: Vec<PixelTap> = taps(window.x..x_end, out_w, image.width)
+        .into_iter()
+        .map(|t| PixelTap { a: t.index * 3, b: (t.index + 1).min(image.width - 1) * 3, w0: t.w0, w1: t.w1 })
+        .collect();
     let ytaps = taps(window.y..y_end, out_h, image.height);
     let cols = xtaps.len();
     // Horizontally resized rows, kept by source row index: consecutive output rows mostly
@@ -159,30 +162,44 @@ pub fn resize_window_to_tensor(
                 continue;
             }
             let victim = usize::from(slots[0].0 == other);
-            hresize_row(image.row(needed), image.width, &xtaps, &mut slots[victim].1);
+            hresize_row(image.row(needed), &xtaps, &mut slots[victim].1);
             slots[victim].0 = needed;
         }
         let r0 = &slots[usize::from(slots[0].0 != ty.index)].1;
         let r1 = &slots[usize::from(slots[0].0 != y1)].1;
         let base = row * window.width;
-        for i in 0..cols {
-            for c in 0..3 {
-                let px = vertical_blend(r0[i * 3 + c], r1[i * 3 + c], ty.w0, ty.w1).clamp(0, 255);
-                tensor[c * plane + base + i] = (px as f32 - mean) * scale;
+        for c in 0..3 {
+            let out = &mut tensor[c * plane + base..c * plane + base + cols];
+            let (a, b) = (&r0[c * cols..(c + 1) * cols], &r1[c * cols..(c + 1) * cols]);
+            for ((o, &p0), &p1) in out.iter_mut().zip(a).zip(b) {
+                let px = vertical_blend(p0, p1, ty.w0, ty.w1).clamp(0, 255);
+                *o = (px as f32 - mean) * scale;
             }
         }
     }
     tensor
 }
 
-fn hresize_row(src_row: &[u8], width: usize, xtaps: &[Tap], out: &mut [i32]) {
+/// One source row resized horizontally, stored channel by channel (`out[c * cols + i]`) so
+/// the vertical pass runs over contiguous memory.
+fn hresize_row(src_row: &[u8], xtaps: &[PixelTap], out: &mut [i32]) {
+    let cols = xtaps.len();
+    let (red, rest) = out.split_at_mut(cols);
+    let (green, blue) = rest.split_at_mut(cols);
     for (i, t) in xtaps.iter().enumerate() {
-        let a = t.index * 3;
-        let b = (t.index + 1).min(width - 1) * 3;
-        for c in 0..3 {
-            out[i * 3 + c] = src_row[a + c] as i32 * t.w0 + src_row[b + c] as i32 * t.w1;
-        }
+        let (a, b) = (&src_row[t.a..t.a + 3], &src_row[t.b..t.b + 3]);
+        red[i] = a[0] as i32 * t.w0 + b[0] as i32 * t.w1;
+        green[i] = a[1] as i32 * t.w0 + b[1] as i32 * t.w1;
+        blue[i] = a[2] as i32 * t.w0 + b[2] as i32 * t.w1;
     }
+}
+
+/// A horizontal tap with the byte offsets of its two source pixels.
+struct PixelTap {
+    a: usize,
+    b: usize,
+    w0: i32,
+    w1: i32,
 }
 
 /// A rectangle of output pixels.
@@ -222,17 +239,31 @@ pub fn warp_affine(image: &RgbImage, forward: &Affine, size: usize) -> Option<Rg
     let inv = invert_affine(forward)?;
     let mut out = vec![0u8; size * size * 3];
     let (w, h) = (image.width as i64, image.height as i64);
+    let src = &image.data;
     for dy in 0..size {
+        // Walk the row incrementally: each step right adds the first column of the inverse.
+        let (mut sx, mut sy) = apply_affine(&inv, 0.0, dy as f64);
         for dx in 0..size {
-            let (sx, sy) = apply_affine(&inv, dx as f64, dy as f64);
             // OpenCV quantises sample positions to 1/32 pixel.
-            let qx = (sx * 32.0).round() / 32.0;
-            let qy = (sy * 32.0).round() / 32.0;
-            let x0 = qx.floor();
-            let y0 = qy.floor();
-            let fx = (qx - x0) as f32;
-            let fy = (qy - y0) as f32;
-            let (x0, y0) = (x0 as i64, y0 as i64);
+            let qx = floor_i64(sx * 32.0 + 0.5);
+            let qy = floor_i64(sy * 32.0 + 0.5);
+            sx += inv[0][0];
+            sy += inv[1][0];
+            let (x0, y0) = (qx >> 5, qy >> 5);
+            let (fx, fy) = ((qx & 31) as f32 / 32.0, (qy & 31) as f32 / 32.0);
+            let o = (dy * size + dx) * 3;
+            if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+                let p00 = ((y0 * w + x0) * 3) as usize;
+                let p10 = p00 + (w as usize) * 3;
+                for c in 0..3 {
+                    let top = src[p00 + c] as f32 * (1.0 - fx) + src[p00 + 3 + c] as f32 * fx;
+                    let bottom = src[p10 + c] as f32 * (1.0 - fx) + src[p10 + 3 + c] as f32 * fx;
+                    // Non-negative, so adding a half and truncating rounds to nearest.
+                    out[o + c] = (top * (1.0 - fy) + bottom * fy + 0.5) as u8;
+                }
+                continue;
+            }
+            // Near or beyond the border: taps outside the image count as black.
             let mut acc = [0f32; 3];
             for (yy, wy) in [(y0, 1.0 - fy), (y0 + 1, fy)] {
                 if wy == 0.0 || yy < 0 || yy >= h {
@@ -243,19 +274,24 @@ pub fn warp_affine(image: &RgbImage, forward: &Affine, size: usize) -> Option<Rg
                         continue;
                     }
                     let p = ((yy * w + xx) * 3) as usize;
-                    let weight = wx * wy;
                     for c in 0..3 {
-                        acc[c] += image.data[p + c] as f32 * weight;
+                        acc[c] += src[p + c] as f32 * wx * wy;
                     }
                 }
             }
-            let o = (dy * size + dx) * 3;
             for c in 0..3 {
-                out[o + c] = acc[c].round().clamp(0.0, 255.0) as u8;
+                out[o + c] = (acc[c] + 0.5) as u8;
             }
         }
     }
     RgbImage::from_raw(size, size, out)
+}
+
+/// `floor` without a libm call (baseline x86-64 has no rounding instruction).
+#[inline]
+fn floor_i64(v: f64) -> i64 {
+    let t = v as i64;
+    if (t as f64) > v { t - 1 } else { t }
 }
 
 /// Planar float tensor `(value - mean) * scale` of an RGB crop.
