@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use shiren_face::runtime::take_inference_time;
 use shiren_face::DetectMode;
+use shiren_face::runtime::take_inference_time;
 use shiren_models::{Group, PipFetcher, Progress};
 
 #[derive(Args)]
@@ -45,7 +45,8 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
         std::fs::read(&a).with_context(|| format!("read {}", a.display()))?,
         std::fs::read(&b).with_context(|| format!("read {}", b.display()))?,
     ];
-    let modes: &[DetectMode] = if args.with_reference { &[DetectMode::Fast, DetectMode::Reference] } else { &[DetectMode::Fast] };
+    let modes: &[DetectMode] =
+        if args.with_reference { &[DetectMode::Fast, DetectMode::Reference] } else { &[DetectMode::Fast] };
     for &mode in modes {
         let engine = super::load_engine(model_dir, mode, false, 1)?;
         let runs = args.runs.max(1);
@@ -97,7 +98,11 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
             DetectMode::Fast => "fast (default)",
             DetectMode::Reference => "reference (one 640 pass)",
         };
-        println!("shiren bench: {} vs {}, detector {name}, one thread, {runs} runs, similarity {similarity:.4}", a.display(), b.display());
+        println!(
+            "shiren bench: {} vs {}, detector {name}, one thread, {runs} runs, similarity {similarity:.4}",
+            a.display(),
+            b.display()
+        );
         println!("  decode        median {:8.2} ms per image", median(&mut decode));
         println!("  detect        median {:8.2} ms per image ({detector_runs} detector runs)", median(&mut detect));
         println!("  align         median {:8.2} ms per image", median(&mut align));
@@ -105,7 +110,11 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
         println!("  landmarks     median {:8.2} ms per image (not part of compare)", median(&mut landmarks));
         let (t, inf) = (median(&mut total), median(&mut inference));
         println!("  compare       median {:8.2} ms end to end (decode, detect, align, embed both photos)", t);
-        println!("  inference     median {:8.2} ms of model runs inside that compare; ratio {:.2}", inf, t / inf.max(1e-9));
+        println!(
+            "  inference     median {:8.2} ms of model runs inside that compare; ratio {:.2}",
+            inf,
+            t / inf.max(1e-9)
+        );
         if args.two_threads {
             let engine = super::load_engine(model_dir, mode, false, 2)?;
             let mut times = Vec::with_capacity(runs);

@@ -145,12 +145,15 @@ fn store(model_dir: &Option<PathBuf>) -> anyhow::Result<ModelStore> {
 }
 
 /// Fetches missing models (with a progress bar) and loads the engine.
-pub fn load_engine(model_dir: &Option<PathBuf>, mode: DetectMode, attributes: bool, sessions: usize) -> anyhow::Result<Engine> {
+pub fn load_engine(
+    model_dir: &Option<PathBuf>,
+    mode: DetectMode,
+    attributes: bool,
+    sessions: usize,
+) -> anyhow::Result<Engine> {
     let store = store(model_dir)?;
     let groups: &[Group] = if attributes { Group::SERVICE } else { &[Group::Runtime, Group::Face] };
-    store
-        .ensure(groups, &PipFetcher::default(), Progress::Bar)
-        .context("provisioning models")?;
+    store.ensure(groups, &PipFetcher::default(), Progress::Bar).context("provisioning models")?;
     let mut config = EngineConfig::new(ModelPaths::in_dir(store.root()));
     config.detector.mode = mode;
     config.attributes = attributes;
@@ -187,9 +190,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "faces": located.faces.iter().map(|f| json!({"box": f.bbox, "score": f.score, "landmarks": f.keypoints})).collect::<Vec<_>>(),
                 }));
             } else {
-                println!("{} face(s) in {} ({}x{}, turned {} degrees)", located.faces.len(), args.image.display(), located.image.width(), located.image.height(), located.rotation);
+                println!(
+                    "{} face(s) in {} ({}x{}, turned {} degrees)",
+                    located.faces.len(),
+                    args.image.display(),
+                    located.image.width(),
+                    located.image.height(),
+                    located.rotation
+                );
                 for (i, f) in located.faces.iter().enumerate() {
-                    println!("  #{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3}", f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score);
+                    println!(
+                        "  #{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3}",
+                        f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score
+                    );
                 }
             }
             Ok(())
@@ -202,7 +215,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 for (i, f) in faces.iter().enumerate() {
                     let head: Vec<String> = f.embedding.iter().take(4).map(|v| format!("{v:.4}")).collect();
-                    println!("#{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3} embedding [{}, ...] (512)", f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score, head.join(", "));
+                    println!(
+                        "#{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3} embedding [{}, ...] (512)",
+                        f.bbox[0],
+                        f.bbox[1],
+                        f.bbox[2],
+                        f.bbox[3],
+                        f.score,
+                        head.join(", ")
+                    );
                 }
             }
             Ok(())
@@ -222,7 +243,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 println!("similarity {:.4}  score {:.2}/100", c.similarity, c.score);
                 for t in &c.thresholds {
-                    println!("  FAR {}: threshold {:.0} -> {}", t.far.label(), t.score, if t.pass { "same person" } else { "different" });
+                    println!(
+                        "  FAR {}: threshold {:.0} -> {}",
+                        t.far.label(),
+                        t.score,
+                        if t.pass { "same person" } else { "different" }
+                    );
                 }
             }
             Ok(())
@@ -234,10 +260,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let lm = engine.landmarks(&located.image, face)?;
             let q = engine.quality(&located.image, face, &lm)?;
             if args.engine.json {
-                print_json(&json!({"face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox, "quality": q}));
+                print_json(
+                    &json!({"face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox, "quality": q}),
+                );
             } else {
-                println!("quality {:.1}/100{}", q.score, if q.issues.is_empty() { String::new() } else { format!(" ({})", q.issues.join(", ")) });
-                println!("  blur {:.2}  brightness {:.0}  unevenness {:.2}  face size {:.0}px  outside {:.0}%", q.blur, q.brightness, q.unevenness, q.face_size, q.outside_fraction * 100.0);
+                println!(
+                    "quality {:.1}/100{}",
+                    q.score,
+                    if q.issues.is_empty() { String::new() } else { format!(" ({})", q.issues.join(", ")) }
+                );
+                println!(
+                    "  blur {:.2}  brightness {:.0}  unevenness {:.2}  face size {:.0}px  outside {:.0}%",
+                    q.blur,
+                    q.brightness,
+                    q.unevenness,
+                    q.face_size,
+                    q.outside_fraction * 100.0
+                );
                 println!("  pose yaw {:.1}  pitch {:.1}  roll {:.1}", q.pose.yaw, q.pose.pitch, q.pose.roll);
             }
             Ok(())
@@ -256,8 +295,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "blur": q.blur, "brightness": q.brightness, "attributes": attrs,
                 }));
             } else {
-                println!("faces {}  pose yaw {:.1} pitch {:.1} roll {:.1}", located.faces.len(), lm.pose.yaw, lm.pose.pitch, lm.pose.roll);
-                println!("eyes open {:.2}/{:.2}  mouth open {:.2}", lm.eye_openness[0], lm.eye_openness[1], lm.mouth_openness);
+                println!(
+                    "faces {}  pose yaw {:.1} pitch {:.1} roll {:.1}",
+                    located.faces.len(),
+                    lm.pose.yaw,
+                    lm.pose.pitch,
+                    lm.pose.roll
+                );
+                println!(
+                    "eyes open {:.2}/{:.2}  mouth open {:.2}",
+                    lm.eye_openness[0], lm.eye_openness[1], lm.mouth_openness
+                );
                 if let shiren_face::Judged::Value(g) = &attrs.gender {
                     println!("gender {} ({:.2})", g.value, g.confidence);
                 }

@@ -5,13 +5,8 @@
 use crate::imageops::Affine;
 
 /// Where the eyes, nose tip and mouth corners sit in an aligned 112×112 ArcFace crop.
-pub const ARCFACE_TEMPLATE: [[f64; 2]; 5] = [
-    [38.2946, 51.6963],
-    [73.5318, 51.5014],
-    [56.0252, 71.7366],
-    [41.5493, 92.3655],
-    [70.7299, 92.2041],
-];
+pub const ARCFACE_TEMPLATE: [[f64; 2]; 5] =
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
 
 /// The similarity transform mapping `src` points onto `dst` in the least-squares sense
 /// (closed form of Umeyama's estimate for 2-D without reflection). `None` when the source
@@ -38,10 +33,7 @@ pub fn similarity_transform(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Affine
         return None;
     }
     let (a, b) = (num_a / den, num_b / den);
-    Some([
-        [a, -b, md[0] - (a * ms[0] - b * ms[1])],
-        [b, a, md[1] - (b * ms[0] + a * ms[1])],
-    ])
+    Some([[a, -b, md[0] - (a * ms[0] - b * ms[1])], [b, a, md[1] - (b * ms[0] + a * ms[1])]])
 }
 
 /// The transform that takes a face's five keypoints to the ArcFace template.

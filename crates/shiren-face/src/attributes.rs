@@ -179,7 +179,10 @@ impl AttributeModels {
         let out = self.age.run(&[1, 3, 64, 64], &to_planar(&chip64, norm.means, norm.scale))?;
         let probs = out.first().map(|o| o.data.as_slice()).unwrap_or(&[]);
         if probs.len() != a.age_weights.len() {
-            return Err(FaceError::Model { model: "age".into(), detail: "output size differs from the manifest".into() });
+            return Err(FaceError::Model {
+                model: "age".into(),
+                detail: "output size differs from the manifest".into(),
+            });
         }
         let age: f32 = probs.iter().zip(&a.age_weights).map(|(p, w)| p * w).sum();
         Ok(Attributes {

@@ -25,12 +25,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self {
-            max_bytes: 20 << 20,
-            max_side: 8192,
-            max_pixels: 40_000_000,
-            min_side: 32,
-        }
+        Self { max_bytes: 20 << 20, max_side: 8192, max_pixels: 40_000_000, min_side: 32 }
     }
 }
 
@@ -40,18 +35,11 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, FaceError
         return Err(FaceError::EmptyImage);
     }
     if bytes.len() > limits.max_bytes {
-        return Err(FaceError::ImageBytesTooLarge {
-            bytes: bytes.len(),
-            limit: limits.max_bytes,
-        });
+        return Err(FaceError::ImageBytesTooLarge { bytes: bytes.len(), limit: limits.max_bytes });
     }
-    let format = image::guess_format(bytes).map_err(|_| {
-        FaceError::UnsupportedFormat("the data does not start like any supported image format".into())
-    })?;
-    if !matches!(
-        format,
-        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Bmp
-    ) {
+    let format = image::guess_format(bytes)
+        .map_err(|_| FaceError::UnsupportedFormat("the data does not start like any supported image format".into()))?;
+    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Bmp) {
         return Err(FaceError::UnsupportedFormat(format!("{format:?} images are not accepted")));
     }
     if format == ImageFormat::Jpeg {
@@ -78,10 +66,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, FaceError
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), FaceError> {
-    if width > limits.max_side
-        || height > limits.max_side
-        || u64::from(width) * u64::from(height) > limits.max_pixels
-    {
+    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(FaceError::ImageTooLarge {
             width: width.into(),
             height: height.into(),
@@ -90,11 +75,7 @@ fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<()
         });
     }
     if width < limits.min_side || height < limits.min_side {
-        return Err(FaceError::ImageTooSmall {
-            width,
-            height,
-            min_side: limits.min_side,
-        });
+        return Err(FaceError::ImageTooSmall { width, height, min_side: limits.min_side });
     }
     Ok(())
 }
@@ -122,7 +103,11 @@ fn map_image_error(e: ImageError) -> FaceError {
         ImageError::Decoding(d) => {
             let text = d.to_string();
             let lower = text.to_lowercase();
-            if lower.contains("eof") || lower.contains("end of") || lower.contains("truncat") || lower.contains("unexpected end") {
+            if lower.contains("eof")
+                || lower.contains("end of")
+                || lower.contains("truncat")
+                || lower.contains("unexpected end")
+            {
                 FaceError::TruncatedImage(text)
             } else {
                 FaceError::CorruptImage(text)
@@ -155,22 +140,13 @@ mod tests {
     fn each_bad_input_has_its_own_error() {
         let limits = DecodeLimits::default();
         assert!(matches!(decode(b"", &limits), Err(FaceError::EmptyImage)));
-        assert!(matches!(
-            decode(b"hello, this is a text file\n", &limits),
-            Err(FaceError::UnsupportedFormat(_))
-        ));
+        assert!(matches!(decode(b"hello, this is a text file\n", &limits), Err(FaceError::UnsupportedFormat(_))));
         let jpeg = encode(ImageFormat::Jpeg, 64, 48);
-        assert!(matches!(
-            decode(&jpeg[..jpeg.len() / 2], &limits),
-            Err(FaceError::TruncatedImage(_))
-        ));
+        assert!(matches!(decode(&jpeg[..jpeg.len() / 2], &limits), Err(FaceError::TruncatedImage(_))));
         let png = encode(ImageFormat::Png, 64, 48);
         let err = decode(&png[..png.len() - 30], &limits).unwrap_err();
         assert!(matches!(err, FaceError::TruncatedImage(_) | FaceError::CorruptImage(_)), "{err:?}");
-        assert!(matches!(
-            decode(&encode(ImageFormat::Png, 16, 16), &limits),
-            Err(FaceError::ImageTooSmall { .. })
-        ));
+        assert!(matches!(decode(&encode(ImageFormat::Png, 16, 16), &limits), Err(FaceError::ImageTooSmall { .. })));
         let tiny = DecodeLimits { max_bytes: 10, ..limits };
         assert!(matches!(decode(&jpeg, &tiny), Err(FaceError::ImageBytesTooLarge { .. })));
     }

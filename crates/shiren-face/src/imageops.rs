@@ -22,11 +22,7 @@ impl std::fmt::Debug for RgbImage {
 impl RgbImage {
     /// Wraps interleaved RGB bytes; `None` when the length does not match.
     pub fn from_raw(width: usize, height: usize, data: Vec<u8>) -> Option<Self> {
-        (width.checked_mul(height)?.checked_mul(3)? == data.len()).then_some(Self {
-            width,
-            height,
-            data,
-        })
+        (width.checked_mul(height)?.checked_mul(3)? == data.len()).then_some(Self { width, height, data })
     }
 
     pub fn width(&self) -> usize {
@@ -220,17 +216,11 @@ pub fn invert_affine(m: &Affine) -> Option<Affine> {
         return None;
     }
     let (a, b, c, d) = (m[1][1] / det, -m[0][1] / det, -m[1][0] / det, m[0][0] / det);
-    Some([
-        [a, b, -(a * m[0][2] + b * m[1][2])],
-        [c, d, -(c * m[0][2] + d * m[1][2])],
-    ])
+    Some([[a, b, -(a * m[0][2] + b * m[1][2])], [c, d, -(c * m[0][2] + d * m[1][2])]])
 }
 
 pub fn apply_affine(m: &Affine, x: f64, y: f64) -> (f64, f64) {
-    (
-        m[0][0] * x + m[0][1] * y + m[0][2],
-        m[1][0] * x + m[1][1] * y + m[1][2],
-    )
+    (m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2])
 }
 
 /// Warps `image` by `forward` (source → destination) into a `size` × `size` crop, bilinear with

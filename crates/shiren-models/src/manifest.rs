@@ -76,8 +76,7 @@ impl Manifest {
     }
 
     pub fn parse(text: &str) -> Result<Self, ProvisionError> {
-        let manifest: Manifest =
-            toml::from_str(text).map_err(|e| ProvisionError::Manifest(e.to_string()))?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ProvisionError::Manifest(e.to_string()))?;
         for package in &manifest.packages {
             for file in &package.files {
                 if !is_safe_relative(&file.dest) {
@@ -94,17 +93,12 @@ impl Manifest {
     /// The packages of the given groups that apply to this machine.
     pub fn select<'a>(&'a self, groups: &[Group]) -> impl Iterator<Item = &'a Package> + 'a {
         let groups = groups.to_vec();
-        self.packages
-            .iter()
-            .filter(move |p| groups.contains(&p.group))
+        self.packages.iter().filter(move |p| groups.contains(&p.group))
     }
 
     /// The file whose destination is `dest`, if any package lists it.
     pub fn file(&self, dest: &str) -> Option<(&Package, &PackageFile)> {
-        self.packages
-            .iter()
-            .flat_map(|p| p.files.iter().map(move |f| (p, f)))
-            .find(|(_, f)| f.dest == dest)
+        self.packages.iter().flat_map(|p| p.files.iter().map(move |f| (p, f))).find(|(_, f)| f.dest == dest)
     }
 }
 
@@ -124,9 +118,7 @@ pub fn current_target() -> String {
 
 fn is_safe_relative(path: &str) -> bool {
     let p = std::path::Path::new(path);
-    !path.is_empty()
-        && p.components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    !path.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 #[cfg(test)]

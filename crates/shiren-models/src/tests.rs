@@ -21,10 +21,7 @@ fn write_wheel(dir: &Path) -> String {
     let options = zip::write::SimpleFileOptions::default();
     let members: [(&str, &[u8]); 4] = [
         ("fakemodel/model.bin", MODEL_BYTES),
-        (
-            "fakemodel-1.0.dist-info/METADATA",
-            b"Metadata-Version: 2.1\nName: fakemodel\nVersion: 1.0\n",
-        ),
+        ("fakemodel-1.0.dist-info/METADATA", b"Metadata-Version: 2.1\nName: fakemodel\nVersion: 1.0\n"),
         (
             "fakemodel-1.0.dist-info/WHEEL",
             b"Wheel-Version: 1.0\nGenerator: shiren-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",

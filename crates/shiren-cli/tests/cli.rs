@@ -1,0 +1,101 @@
+//! The real `shiren` binary: JSON shapes, text output and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shiren"))
+}
+
+/// Fetches models and test photos once (the binary's own provisioning) and returns the
+/// directory of test photos.
+fn testdata() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = bin().args(["models", "fetch", "--test-data", "--quiet"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let path = bin().args(["models", "path"]).output().unwrap();
+        PathBuf::from(String::from_utf8(path.stdout).unwrap().trim()).join("testdata")
+    })
+}
+
+fn photo(name: &str) -> String {
+    testdata().join(name).to_string_lossy().into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn compare_json_has_similarity_score_and_thresholds() {
+    let v = json(&run(&["compare", "--json", &photo("obama.jpg"), &photo("obama2.jpg")]));
+    let similarity = v["similarity"].as_f64().unwrap();
+    assert!((0.6..1.0).contains(&similarity), "{v}");
+    let score = v["score"].as_f64().unwrap();
+    assert!(score > v["thresholds"]["1e-4"].as_f64().unwrap(), "{v}");
+    for far in ["1e-3", "1e-4", "1e-5"] {
+        assert!(v["thresholds"][far].is_number(), "{v}");
+    }
+    let v = json(&run(&["compare", "--json", &photo("obama.jpg"), &photo("biden.jpg")]));
+    assert!(v["score"].as_f64().unwrap() < v["thresholds"]["1e-3"].as_f64().unwrap(), "{v}");
+}
+
+#[test]
+fn embed_json_lists_each_face_with_a_unit_embedding() {
+    let v = json(&run(&["embed", "--json", &photo("obama.jpg")]));
+    let faces = v["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1);
+    let face = &faces[0];
+    assert_eq!(face["box"].as_array().unwrap().len(), 4);
+    assert!(face["score"].as_f64().unwrap() > 0.5);
+    assert_eq!(face["landmarks"].as_array().unwrap().len(), 5);
+    let embedding: Vec<f64> = face["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(embedding.len(), 512);
+    let norm: f64 = embedding.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "{norm}");
+}
+
+#[test]
+fn text_output_is_readable() {
+    let out = run(&["detect", &photo("obama.jpg")]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("1 face(s)"), "{text}");
+    let out = run(&["quality", &photo("obama.jpg")]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("quality "));
+    let out = run(&["attributes", "--json", &photo("biden.jpg")]);
+    let v = json(&out);
+    assert_eq!(v["attributes"]["gender"]["value"], "male", "{v}");
+    assert_eq!(v["attributes"]["glasses"]["available"], false, "{v}");
+}
+
+#[test]
+fn exit_codes_tell_no_face_from_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a photo\n").unwrap();
+    let out = run(&["detect", text.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UNSUPPORTED_FORMAT"));
+
+    let missing = dir.path().join("missing.jpg");
+    assert_eq!(run(&["detect", missing.to_str().unwrap()]).status.code(), Some(4));
+
+    // A plain grey JPEG has no face in it.
+    let grey = dir.path().join("grey.jpg");
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&grey).unwrap();
+    let out = run(&["compare", grey.to_str().unwrap(), &photo("obama.jpg")]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NO_FACE"));
+
+    assert_eq!(run(&["compare", &photo("obama.jpg")]).status.code(), Some(2));
+}
