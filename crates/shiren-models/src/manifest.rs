@@ -18,15 +18,17 @@ pub enum Group {
     Face,
     /// Age and gender models.
     Attributes,
+    /// Reference data: administrative region codes for ID number checks.
+    Data,
     /// Photos used by the test suite and the benchmark.
     Testdata,
 }
 
 impl Group {
     /// Everything a deployment needs (no test data).
-    pub const SERVICE: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes];
+    pub const SERVICE: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes, Group::Data];
     /// Every group, test data included.
-    pub const ALL: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes, Group::Testdata];
+    pub const ALL: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes, Group::Data, Group::Testdata];
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,25 @@
+//! Checks on the personal data that identity verification takes in, done before any inference
+//! runs so that bad input is rejected with a specific reason:
+//!
+//! - PRC resident ID numbers (GB 11643-1999): length, characters, ISO 7064 check character,
+//!   birth date and region code ([`validate`]), and what the number encodes ([`IdNumber`]);
+//! - the administrative region table the region check needs ([`RegionTable`]), read at run time
+//!   from python-stdnum's `loc.dat` in the model directory (`data/cn-regions.dat`);
+//! - names, mainland mobile numbers and bank card numbers for 3- and 4-element verification;
+//! - masking of all of these for listings ([`mask_id_number`] and friends).
+//!
+//! Every error has a stable `code()` for API responses.
+
+mod date;
+mod elements;
+mod id_number;
+mod mask;
+mod region;
+
+pub use date::Date;
+pub use elements::{
+    BankCardError, MAX_NAME_CHARS, MIDDLE_DOT, NameError, PhoneError, validate_bank_card, validate_name, validate_phone,
+};
+pub use id_number::{EARLIEST_BIRTH_YEAR, IdNumber, IdNumberError, Sex, check_character, validate};
+pub use mask::{mask_bank_card, mask_id_number, mask_name, mask_phone};
+pub use region::{Region, RegionName, RegionTable, RegionTableError};

@@ -1,0 +1,209 @@
+//! The same store tests against embedded SQLite and against the PostgreSQL server named by
+//! `SHIREN_TEST_POSTGRES` (default: the local server's `test` database). Each PostgreSQL run
+//! works in a fresh database of its own, dropped afterwards.
+
+use super::*;
+
+pub(crate) const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn keys() -> Keyring {
+    Keyring::from_bytes([42; 32])
+}
+
+/// A scratch PostgreSQL database; `None` (with a note) when no server answers outside CI.
+pub(crate) async fn scratch_postgres() -> Option<(String, String)> {
+    let admin_url = std::env::var("SHIREN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_string());
+    sqlx::any::install_default_drivers();
+    let admin = match AnyPoolOptions::new().max_connections(1).connect(&admin_url).await {
+        Ok(pool) => pool,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipping PostgreSQL half: {admin_url} unreachable ({e}); CI runs it");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL at {admin_url} is required in CI: {e}"),
+    };
+    let name = format!("shiren_test_{}", random_token(12).unwrap().to_lowercase());
+    // The name is our own random lowercase token.
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    admin.close().await;
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
+    Some((format!("{base}/{name}"), name))
+}
+
+async fn drop_postgres(name: &str) {
+    let admin_url = std::env::var("SHIREN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_string());
+    if let Ok(admin) = AnyPoolOptions::new().max_connections(1).connect(&admin_url).await {
+        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+    }
+}
+
+async fn each_database(check: impl AsyncFn(Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&Store::sqlite_url(dir.path()), keys()).await.unwrap();
+    assert_eq!(store.kind(), DbKind::Sqlite);
+    check(store).await;
+    if let Some((url, name)) = scratch_postgres().await {
+        let store = Store::connect(&url, keys()).await.unwrap();
+        assert_eq!(store.kind(), DbKind::Postgres);
+        check(store.clone()).await;
+        store.close().await;
+        drop_postgres(&name).await;
+    }
+}
+
+fn record(id: &str, scene: &str, passed: bool, at: i64) -> RecordRow {
+    RecordRow {
+        id: id.into(),
+        scene_id: scene.into(),
+        product: "PV_FC".into(),
+        passed,
+        sub_code: if passed { "200".into() } else { "204".into() },
+        score: Some(if passed { 91.5 } else { 12.0 }),
+        quality_score: None,
+        attack_score: None,
+        order_no: Some(format!("order-{id}")),
+        name_masked: Some("张*".into()),
+        id_number_masked: Some("1****************X".into()),
+        id_number_hash: Some(format!("hash-{id}")),
+        access_key_id: "SRkey".into(),
+        timings: "{}".into(),
+        detail: "{\"similarity\":0.7}".into(),
+        image_count: 0,
+        created_at: at,
+        expires_at: Some(at + 1000),
+    }
+}
+
+#[tokio::test]
+async fn access_keys_keep_secrets_encrypted() {
+    each_database(async |store: Store| {
+        let (key, secret) = store.create_access_key(Policy::Readonly, "auditor").await.unwrap();
+        assert_eq!(secret.len(), 32);
+        let (loaded, loaded_secret) = store.access_key_with_secret(&key.id).await.unwrap().unwrap();
+        assert_eq!(loaded, key);
+        assert_eq!(loaded_secret, secret);
+        // The secret is not in the table in the clear.
+        let raw: Vec<u8> = sqlx::query("SELECT secret_enc FROM access_keys WHERE id = $1")
+            .bind(&key.id)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .try_get("secret_enc")
+            .unwrap();
+        assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(store.set_access_key_status(&key.id, false).await.unwrap());
+        assert_eq!(store.list_access_keys().await.unwrap()[0].status, "disabled");
+        assert!(store.delete_access_key(&key.id).await.unwrap());
+        assert!(store.access_key_with_secret(&key.id).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_nonce_is_accepted_once() {
+    each_database(async |store: Store| {
+        assert!(store.remember_nonce("k", "n1", 100).await.unwrap());
+        assert!(!store.remember_nonce("k", "n1", 100).await.unwrap());
+        assert!(store.remember_nonce("other", "n1", 100).await.unwrap());
+        assert_eq!(store.purge_nonces(101).await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn records_filter_page_count_and_delete() {
+    each_database(async |store: Store| {
+        let day = days_from_civil(2026, 11, 20) * 86_400_000;
+        for i in 0..5 {
+            let r = record(&format!("r{i}"), if i < 3 { "a" } else { "b" }, i % 2 == 0, day + i * 1000);
+            let images = if i == 0 {
+                vec![ImageRef { record_id: "r0".into(), idx: 0, object_key: "k".into(), content_type: "image/jpeg".into(), bytes: 3 }]
+            } else {
+                vec![]
+            };
+            store.insert_record(&r, &images, 1).await.unwrap();
+        }
+        let all = store.list_records(&RecordFilter::default(), 1, 2).await.unwrap();
+        assert_eq!((all.total, all.items.len()), (5, 2));
+        assert_eq!(all.items[0].id, "r4", "newest first");
+        let f = RecordFilter { scene_id: Some("a".into()), passed: Some(true), ..Default::default() };
+        let page = store.list_records(&f, 1, 10).await.unwrap();
+        assert_eq!(page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["r2", "r0"]);
+        let f = RecordFilter { from_ms: Some(day + 1000), to_ms: Some(day + 3000), ..Default::default() };
+        assert_eq!(store.list_records(&f, 1, 10).await.unwrap().total, 2);
+        let f = RecordFilter { id_number_hash: Some("hash-r3".into()), order_no: Some("order-r3".into()), ..Default::default() };
+        assert_eq!(store.list_records(&f, 1, 10).await.unwrap().items[0].id, "r3");
+
+        let stats = store.statistics(Some("a"), "2026-11-20", "2026-11-20").await.unwrap();
+        assert_eq!(stats.len(), 1);
+        assert_eq!((stats[0].submissions, stats[0].passes, stats[0].failures, stats[0].comparisons), (3, 2, 1, 3));
+
+        let images = store.delete_record("r0").await.unwrap().unwrap();
+        assert_eq!(images.len(), 1);
+        assert!(store.record("r0").await.unwrap().is_none());
+        assert!(store.delete_record("r0").await.unwrap().is_none());
+        // Statistics outlive deleted records.
+        assert_eq!(store.statistics(None, "2026-11-20", "2026-11-20").await.unwrap().len(), 2);
+        assert_eq!(store.expired_records(day + 1000 + 1001, 10).await.unwrap(), vec!["r1".to_string()]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scenes_audit_and_authority() {
+    each_database(async |store: Store| {
+        let s = store.create_scene("login", "{\"far\":\"1e-4\"}").await.unwrap();
+        assert_eq!(store.list_scenes().await.unwrap().len(), 1);
+        let updated = store.update_scene(&s.id, "login v2", "{}").await.unwrap().unwrap();
+        assert_eq!(updated.name, "login v2");
+        assert!(store.delete_scene(&s.id).await.unwrap());
+        assert!(store.scene(&s.id).await.unwrap().is_none());
+        assert!(store.update_scene(&s.id, "x", "{}").await.unwrap().is_none());
+
+        store.audit("SRkey", "scene.delete", &s.id, "{}", "req-1").await.unwrap();
+        let log = store.list_audit(0, i64::MAX, 1, 10).await.unwrap();
+        assert_eq!((log.total, log.items[0].action.as_str()), (1, "scene.delete"));
+
+        let entry = AuthorityEntry {
+            id_number_hash: "h".into(),
+            name_hash: "n".into(),
+            id_number_masked: "1*X".into(),
+            name_masked: "张*".into(),
+            template_enc: Some(vec![1, 2, 3]),
+            created_at: 5,
+        };
+        store.upsert_authority(&entry).await.unwrap();
+        store.upsert_authority(&AuthorityEntry { name_hash: "n2".into(), ..entry }).await.unwrap();
+        let got = store.authority("h").await.unwrap().unwrap();
+        assert_eq!((got.name_hash.as_str(), got.template_enc), ("n2", Some(vec![1, 2, 3])));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn images_are_encrypted_at_rest_and_links_expire_by_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = images::ImageStore::local(dir.path(), keys()).unwrap();
+    let photo = b"\xFF\xD8 pretend this is a face photo \xFF\xD9".to_vec();
+    let key = images.put("rec1", 0, &photo).await.unwrap();
+    let on_disk = std::fs::read(dir.path().join(&key)).unwrap();
+    assert!(!on_disk.windows(10).any(|w| photo.windows(10).any(|p| p == w)));
+    assert_eq!(images.get("rec1", 0, &key).await.unwrap(), photo);
+    assert!(images.get("rec2", 0, &key).await.is_err(), "bound to its record");
+    let sig = images.link_signature("rec1", 0, 1000);
+    assert!(images.verify_link("rec1", 0, 1000, &sig));
+    assert!(!images.verify_link("rec1", 0, 1001, &sig));
+    images.delete(&key).await.unwrap();
+    images.delete(&key).await.unwrap();
+    assert!(!dir.path().join(&key).exists());
+}
+
+#[test]
+fn calendar_conversions_round_trip() {
+    assert_eq!(utc_day(0), "1970-01-01");
+    assert_eq!(utc_day(days_from_civil(2024, 2, 29) * 86_400_000 + 5), "2024-02-29");
+    for days in [-1000, 0, 59, 60, 10_000, 20_000] {
+        let (y, m, d) = civil_from_days(days);
+        assert_eq!(days_from_civil(y, m, d), days);
+    }
+}
