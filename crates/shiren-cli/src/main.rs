@@ -1,9 +1,12 @@
 //! `shiren`: the face engine on the command line, and model provisioning.
 //!
 //! Exit codes: 0 success; 2 usage error; 3 no face found; 4 bad input (unreadable, corrupt,
-//! truncated, unsupported or oversized image); 5 internal error (models, runtime).
+//! truncated, unsupported or oversized image); 5 internal error (models, runtime, service
+//! start-up); 6 `call` got an error answer from the service.
 
 mod bench;
+mod client;
+mod service;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,6 +48,34 @@ enum Command {
     Attributes(ImageArgs),
     /// Per-stage timings of the engine on real photos.
     Bench(bench::BenchArgs),
+    /// Run the verification service.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        service: service::ServiceArgs,
+    },
+    /// Manage access keys in the service's database.
+    Keys {
+        #[command(subcommand)]
+        command: service::KeysCommand,
+        #[command(flatten)]
+        service: service::ServiceArgs,
+    },
+    /// Manage the local authority registry.
+    Authority {
+        #[command(subcommand)]
+        command: service::AuthorityCommand,
+        #[command(flatten)]
+        service: service::ServiceArgs,
+    },
+    /// Send one signed request to a running service and print the answer.
+    Call(client::CallArgs),
+    /// Print signed headers for a request, one per line (for `curl -H @FILE`).
+    Sign(client::SignArgs),
+    /// Load-test PV_FC on a running service (bounded requests and time).
+    Load(client::LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -126,6 +157,8 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHIREN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    // Outbound TLS (image URLs, S3, the HTTP authority, `call`) uses ring; install it once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -317,6 +350,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&cli.model_dir, args).map_err(Failure::from),
+        Command::Serve { listen, service } => service::serve(&service, &cli.model_dir, listen).map_err(Failure::from),
+        Command::Keys { command, service } => service::keys(&service, &cli.model_dir, command).map_err(Failure::from),
+        Command::Authority { command, service } => {
+            service::authority(&service, &cli.model_dir, command).map_err(Failure::from)
+        }
+        Command::Call(args) => match client::call(args) {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(Failure { code, error: anyhow::anyhow!("the service answered with an error") }),
+            Err(e) => Err(Failure { code: EXIT_INTERNAL, error: e }),
+        },
+        Command::Sign(args) => client::sign(args).map_err(Failure::from),
+        Command::Load(args) => client::load(&cli.model_dir, args).map_err(Failure::from),
     }
 }
 

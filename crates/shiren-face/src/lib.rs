@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod imageops;
 pub mod landmarks;
+pub mod pad;
 pub mod quality;
 pub mod runtime;
 

@@ -81,11 +81,9 @@ impl From<FaceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = self.request_id.unwrap_or_default();
-        let mut response = (
-            self.status,
-            Json(ErrorBody { request_id: request_id.clone(), code: self.code, message: self.message }),
-        )
-            .into_response();
+        let mut response =
+            (self.status, Json(ErrorBody { request_id: request_id.clone(), code: self.code, message: self.message }))
+                .into_response();
         if let Some(secs) = self.retry_after_secs {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -59,7 +59,11 @@ impl Metrics {
         registry.register("verifications", "Verification requests by product and outcome", requests.clone());
         registry.register("verification_seconds", "Verification latency by product", latency.clone());
         registry.register("errors", "Error responses by code", errors.clone());
-        registry.register("inference_queue_depth", "Requests running or waiting for an inference worker", queue_depth.clone());
+        registry.register(
+            "inference_queue_depth",
+            "Requests running or waiting for an inference worker",
+            queue_depth.clone(),
+        );
         Self { registry: Arc::new(registry), requests, latency, errors, queue_depth }
     }
 

@@ -69,9 +69,9 @@ impl Keyring {
         let bytes = BASE64
             .decode(text.trim())
             .map_err(|e| StoreError::Config(format!("master key is not valid base64: {e}")))?;
-        let master: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| StoreError::Config("master key must be exactly 32 bytes (base64 of 32 random bytes)".into()))?;
+        let master: [u8; 32] = bytes.try_into().map_err(|_| {
+            StoreError::Config("master key must be exactly 32 bytes (base64 of 32 random bytes)".into())
+        })?;
         Ok(Self { master })
     }
 

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::crypto::{Keyring, Purpose};
 use crate::{Result, StoreError};
@@ -56,10 +56,7 @@ impl ImageStore {
                 Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(objects_err)?)
             }
             ObjectLocation::S3 { bucket } => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(objects_err)?,
+                object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build().map_err(objects_err)?,
             ),
         };
         Ok(Self { objects, keys })

@@ -56,10 +56,7 @@ pub enum DbKind {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 /// A random identifier: a prefix, the time in milliseconds (so ids sort by creation), and 64
@@ -360,7 +357,11 @@ impl Store {
     }
 
     pub async fn touch_access_key(&self, id: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE access_keys SET last_used_at = $1 WHERE id = $2").bind(at).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE access_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -380,7 +381,8 @@ impl Store {
     }
 
     pub async fn purge_nonces(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
@@ -425,18 +427,22 @@ impl Store {
     }
 
     pub async fn list_scenes(&self) -> Result<Vec<SceneRow>> {
-        let rows = sqlx::query("SELECT * FROM scenes WHERE deleted_at IS NULL ORDER BY created_at, id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM scenes WHERE deleted_at IS NULL ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(Self::scene_from_row).collect()
     }
 
     pub async fn update_scene(&self, id: &str, name: &str, config: &str) -> Result<Option<SceneRow>> {
-        let done = sqlx::query("UPDATE scenes SET name = $1, config = $2, updated_at = $3 WHERE id = $4 AND deleted_at IS NULL")
-            .bind(name)
-            .bind(config)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE scenes SET name = $1, config = $2, updated_at = $3 WHERE id = $4 AND deleted_at IS NULL",
+        )
+        .bind(name)
+        .bind(config)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
@@ -574,13 +580,17 @@ impl Store {
         let where_sql = if conditions.is_empty() {
             String::new()
         } else {
-            let parts: Vec<String> = conditions.iter().enumerate().map(|(i, (c, _))| format!("{c} ${}", i + 1)).collect();
+            let parts: Vec<String> =
+                conditions.iter().enumerate().map(|(i, (c, _))| format!("{c} ${}", i + 1)).collect();
             format!(" WHERE {}", parts.join(" AND "))
         };
         let n = conditions.len();
         let count_sql = format!("SELECT COUNT(*) AS n FROM records{where_sql}");
-        let list_sql =
-            format!("SELECT * FROM records{where_sql} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let list_sql = format!(
+            "SELECT * FROM records{where_sql} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
         let page = page.max(1);
         let page_size = page_size.clamp(1, 100);
         // Safe to run as dynamic SQL: built only from the constant column conditions above and
@@ -630,11 +640,13 @@ impl Store {
 
     /// Ids of records whose retention has ended.
     pub async fn expired_records(&self, now: i64, limit: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM records WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id FROM records WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| r.try_get::<String, _>("id").map_err(StoreError::from)).collect()
     }
 
@@ -699,13 +711,15 @@ impl Store {
             .fetch_one(&self.pool)
             .await?
             .try_get("n")?;
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE at >= $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4")
-            .bind(from_ms)
-            .bind(to_ms)
-            .bind(page_size)
-            .bind((page - 1) * page_size)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE at >= $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(page_size)
+        .bind((page - 1) * page_size)
+        .fetch_all(&self.pool)
+        .await?;
         let items = rows
             .iter()
             .map(|r| {

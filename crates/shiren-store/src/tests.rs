@@ -33,7 +33,8 @@ pub(crate) async fn scratch_postgres() -> Option<(String, String)> {
 async fn drop_postgres(name: &str) {
     let admin_url = std::env::var("SHIREN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES.to_string());
     if let Ok(admin) = AnyPoolOptions::new().max_connections(1).connect(&admin_url).await {
-        let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+        let _ =
+            sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
     }
 }
 
@@ -117,7 +118,13 @@ async fn records_filter_page_count_and_delete() {
         for i in 0..5 {
             let r = record(&format!("r{i}"), if i < 3 { "a" } else { "b" }, i % 2 == 0, day + i * 1000);
             let images = if i == 0 {
-                vec![ImageRef { record_id: "r0".into(), idx: 0, object_key: "k".into(), content_type: "image/jpeg".into(), bytes: 3 }]
+                vec![ImageRef {
+                    record_id: "r0".into(),
+                    idx: 0,
+                    object_key: "k".into(),
+                    content_type: "image/jpeg".into(),
+                    bytes: 3,
+                }]
             } else {
                 vec![]
             };
@@ -131,7 +138,11 @@ async fn records_filter_page_count_and_delete() {
         assert_eq!(page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["r2", "r0"]);
         let f = RecordFilter { from_ms: Some(day + 1000), to_ms: Some(day + 3000), ..Default::default() };
         assert_eq!(store.list_records(&f, 1, 10).await.unwrap().total, 2);
-        let f = RecordFilter { id_number_hash: Some("hash-r3".into()), order_no: Some("order-r3".into()), ..Default::default() };
+        let f = RecordFilter {
+            id_number_hash: Some("hash-r3".into()),
+            order_no: Some("order-r3".into()),
+            ..Default::default()
+        };
         assert_eq!(store.list_records(&f, 1, 10).await.unwrap().items[0].id, "r3");
 
         let stats = store.statistics(Some("a"), "2026-11-20", "2026-11-20").await.unwrap();

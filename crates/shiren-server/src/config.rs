@@ -1,0 +1,165 @@
+//! Service configuration: defaults that work on a fresh machine, overridden by a TOML file,
+//! then by `SHIREN_*` environment variables (and `DATABASE_URL`), then by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded database, the master key file and stored images live.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default: `shiren.db` in the data directory.
+    pub database_url: Option<String>,
+    /// Base64 of 32 random bytes; default: `master.key` in the data directory, created once.
+    pub master_key: Option<String>,
+    /// Where stored images go: a directory or `s3://BUCKET`; default: `images/` in the data dir.
+    pub object_store: Option<String>,
+    /// Model directory; default: `SHIREN_MODEL_DIR` or the user's data directory.
+    pub model_dir: Option<PathBuf>,
+    /// Inference workers (default: one per core) and how many requests may wait for one.
+    pub workers: Option<usize>,
+    pub queue: usize,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Largest single image, bytes (after base64 decoding).
+    pub max_image_bytes: usize,
+    /// Allowed clock difference between a signed request and the server, seconds.
+    pub signature_skew_secs: u64,
+    /// Lifetime of image links, seconds.
+    pub image_link_secs: i64,
+    /// Image URLs: time limit, and whether private/loopback addresses may be fetched.
+    pub url_fetch_timeout_ms: u64,
+    pub url_fetch_allow_private: bool,
+    pub authority: AuthorityConfig,
+    /// Optional licensed presentation-attack-detection model for LR_FR_MIN and ID_MIN.
+    pub pad: Option<shiren_face::pad::PadSettings>,
+    /// How often expired records and nonces are swept, seconds.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("shiren-data"),
+            database_url: None,
+            master_key: None,
+            object_store: None,
+            model_dir: None,
+            workers: None,
+            queue: 16,
+            max_body_bytes: 12 << 20,
+            max_image_bytes: 5 << 20,
+            signature_skew_secs: 900,
+            image_link_secs: 300,
+            url_fetch_timeout_ms: 5000,
+            url_fetch_allow_private: false,
+            authority: AuthorityConfig::default(),
+            pad: None,
+            sweep_interval_secs: 300,
+        }
+    }
+}
+
+/// Which authority data source answers identity checks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthorityConfig {
+    /// The registry imported with `shiren authority import`.
+    #[default]
+    Local,
+    /// An external gateway speaking the JSON contract in the README.
+    Http {
+        url: String,
+        /// Sent as `Authorization: Bearer TOKEN`.
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default = "default_authority_timeout")]
+        timeout_ms: u64,
+    },
+}
+
+fn default_authority_timeout() -> u64 {
+    3000
+}
+
+impl ServerConfig {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read configuration {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))?
+            }
+            None => ServerConfig::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let parse_err = |k: &str, v: &str| anyhow::anyhow!("environment variable {k}={v:?} is not valid");
+        if let Some(v) = get("SHIREN_LISTEN") {
+            self.listen = v.parse().map_err(|_| parse_err("SHIREN_LISTEN", &v))?;
+        }
+        if let Some(v) = get("SHIREN_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("SHIREN_MASTER_KEY").filter(|v| !v.is_empty()) {
+            self.master_key = Some(v);
+        }
+        if let Some(v) = get("SHIREN_OBJECT_STORE").filter(|v| !v.is_empty()) {
+            self.object_store = Some(v);
+        }
+        if let Some(v) = get("SHIREN_WORKERS") {
+            self.workers = Some(v.parse().map_err(|_| parse_err("SHIREN_WORKERS", &v))?);
+        }
+        if let Some(v) = get("SHIREN_QUEUE") {
+            self.queue = v.parse().map_err(|_| parse_err("SHIREN_QUEUE", &v))?;
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| shiren_store::Store::sqlite_url(&self.data_dir))
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let config: ServerConfig =
+            toml::from_str("queue = 3\n[authority]\nprovider = \"http\"\nurl = \"http://127.0.0.1:9/check\"\n")
+                .unwrap();
+        assert_eq!(config.queue, 3);
+        assert!(matches!(config.authority, AuthorityConfig::Http { timeout_ms: 3000, .. }));
+        let mut config = config;
+        config
+            .apply_env(|k| match k {
+                "SHIREN_QUEUE" => Some("7".into()),
+                "DATABASE_URL" => Some("postgres://x/y".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.queue, 7);
+        assert_eq!(config.database_url(), "postgres://x/y");
+        assert!(config.apply_env(|k| (k == "SHIREN_LISTEN").then(|| "nonsense".into())).is_err());
+        assert!(toml::from_str::<ServerConfig>("unknown_setting = 1").is_err());
+    }
+}

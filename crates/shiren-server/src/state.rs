@@ -1,0 +1,188 @@
+//! What every handler shares: configuration, the database, image storage, the face engine
+//! behind its bounded pool, the authority provider, the region table and metrics. Also the
+//! scene model, since every verification is judged by its scene's settings.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use shiren_face::pad::PadModel;
+use shiren_face::{Engine, FarLevel};
+use shiren_idcard::RegionTable;
+use shiren_store::images::ImageStore;
+use shiren_store::{SceneRow, Store};
+
+use crate::authority::Authority;
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::inference::InferencePool;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ServerConfig>,
+    pub store: Store,
+    pub images: ImageStore,
+    pub engine: Arc<Engine>,
+    pub pad: Option<Arc<PadModel>>,
+    pub pool: InferencePool,
+    pub authority: Arc<Authority>,
+    pub regions: Arc<RegionTable>,
+    pub metrics: Metrics,
+    pub http: reqwest::Client,
+}
+
+/// The verification products, with the vendors' codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Product {
+    /// Two photos, 1:1 comparison.
+    #[serde(rename = "PV_FC")]
+    PvFc,
+    /// One photo, passive liveness with quality checks.
+    #[serde(rename = "LR_FR_MIN")]
+    LrFrMin,
+    /// Name + ID number + photo against the authority's reference.
+    #[serde(rename = "ID_MIN")]
+    IdMin,
+    /// Face attributes and quality.
+    #[serde(rename = "FACE_ATTRIBUTES")]
+    FaceAttributes,
+    /// Name + ID number.
+    #[serde(rename = "ID_2META")]
+    Id2Meta,
+    /// Name + ID number + mobile phone.
+    #[serde(rename = "ID_3META_PHONE")]
+    Id3MetaPhone,
+    /// Name + ID number + bank card (+ phone).
+    #[serde(rename = "ID_4META_BANK")]
+    Id4MetaBank,
+}
+
+impl Product {
+    pub const ALL: [Product; 7] = [
+        Product::PvFc,
+        Product::LrFrMin,
+        Product::IdMin,
+        Product::FaceAttributes,
+        Product::Id2Meta,
+        Product::Id3MetaPhone,
+        Product::Id4MetaBank,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Product::PvFc => "PV_FC",
+            Product::LrFrMin => "LR_FR_MIN",
+            Product::IdMin => "ID_MIN",
+            Product::FaceAttributes => "FACE_ATTRIBUTES",
+            Product::Id2Meta => "ID_2META",
+            Product::Id3MetaPhone => "ID_3META_PHONE",
+            Product::Id4MetaBank => "ID_4META_BANK",
+        }
+    }
+}
+
+/// Single-photo liveness settings.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct LivenessSettings {
+    /// Overall quality (0-100) a photo needs.
+    pub min_quality: f32,
+    /// Attack probability at or above which a photo is refused (only with a PAD model).
+    pub max_attack_score: f32,
+    /// Refuse photos showing more than one face.
+    pub reject_multiple_faces: bool,
+    /// Refuse photos where the subject's eyes are closed.
+    pub require_open_eyes: bool,
+}
+
+impl Default for LivenessSettings {
+    fn default() -> Self {
+        Self { min_quality: 40.0, max_attack_score: 0.5, reject_multiple_faces: true, require_open_eyes: true }
+    }
+}
+
+/// A scene's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SceneSettings {
+    /// Products callers may use in this scene.
+    pub products: Vec<Product>,
+    /// The false-accept rate that sets the pass threshold: `1e-3`, `1e-4` or `1e-5`.
+    #[schema(value_type = String, example = "1e-4")]
+    pub far_level: FarLevel,
+    pub liveness: LivenessSettings,
+    /// Keep the submitted images (encrypted) with the record. Off by default: raw face images
+    /// are deleted right after verification unless the scene opts in.
+    pub store_images: bool,
+    /// Days a record (and its images) is kept; 0 keeps records until deleted.
+    pub retention_days: u32,
+    /// Accept images by URL in this scene.
+    pub allow_image_urls: bool,
+}
+
+impl Default for SceneSettings {
+    fn default() -> Self {
+        Self {
+            products: Product::ALL.to_vec(),
+            far_level: FarLevel::E4,
+            liveness: LivenessSettings::default(),
+            store_images: false,
+            retention_days: 30,
+            allow_image_urls: false,
+        }
+    }
+}
+
+impl SceneSettings {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if self.retention_days > 3650 {
+            return Err(ApiError::bad_request("InvalidParameter.RetentionDays", "retention_days must be at most 3650"));
+        }
+        let l = &self.liveness;
+        if !(0.0..=100.0).contains(&l.min_quality) || !(0.0..=1.0).contains(&l.max_attack_score) {
+            return Err(ApiError::bad_request(
+                "InvalidParameter.Liveness",
+                "min_quality must be 0-100 and max_attack_score 0-1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A scene as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Scene {
+    pub id: String,
+    pub name: String,
+    pub settings: SceneSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Scene {
+    pub fn from_row(row: SceneRow) -> Result<Self, ApiError> {
+        let settings = serde_json::from_str(&row.config).map_err(ApiError::internal)?;
+        Ok(Self { id: row.id, name: row.name, settings, created_at: row.created_at, updated_at: row.updated_at })
+    }
+}
+
+impl AppState {
+    /// The scene a verification names, which must exist and enable the product.
+    pub async fn scene_for(&self, scene_id: &str, product: Product) -> Result<Scene, ApiError> {
+        let row = self.store.scene(scene_id).await?.ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "SceneNotFound",
+                format!("scene {scene_id:?} does not exist"),
+            )
+        })?;
+        let scene = Scene::from_row(row)?;
+        if !scene.settings.products.contains(&product) {
+            return Err(ApiError::forbidden(
+                "ProductNotEnabled",
+                format!("product {} is not enabled in scene {}", product.code(), scene.id),
+            ));
+        }
+        Ok(scene)
+    }
+}
