@@ -530,7 +530,9 @@ pub async fn identity(
     outcome.timings.insert("authority".into(), ms(asked));
     let reference = match answer {
         Err(e) => {
-            return Err(record_failure(&state, &scene, &caller, order, outcome, started, authority_unavailable(e)).await);
+            return Err(
+                record_failure(&state, &scene, &caller, order, outcome, started, authority_unavailable(e)).await
+            );
         }
         Ok(AuthorityAnswer::NotFound) => None,
         Ok(AuthorityAnswer::Found { name_matches: false, .. }) => {
@@ -801,7 +803,9 @@ pub async fn elements(
     outcome.timings.insert("authority".into(), ms(asked));
     match answer {
         Err(e) => {
-            return Err(record_failure(&state, &scene, &caller, order, outcome, started, authority_unavailable(e)).await);
+            return Err(
+                record_failure(&state, &scene, &caller, order, outcome, started, authority_unavailable(e)).await
+            );
         }
         Ok(AuthorityAnswer::NotFound) => {
             outcome.sub_code = "202".into();
