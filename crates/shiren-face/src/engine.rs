@@ -300,18 +300,27 @@ impl Engine {
 
     /// The subject of each photo, embedded, and their similarity.
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Result<Comparison, FaceError> {
-        let ((ea, sa), (eb, sb)) = if self.config.parallel_compare {
-            std::thread::scope(|scope| {
-                let second = scope.spawn(|| self.subject_embedding(b));
-                let first = self.subject_embedding(a);
-                let second =
-                    second.join().unwrap_or_else(|_| Err(FaceError::Runtime("comparison thread panicked".into())));
-                Ok::<_, FaceError>((first?, second?))
-            })?
-        } else {
-            (self.subject_embedding(a)?, self.subject_embedding(b)?)
-        };
+        let (ra, rb) = self.subject_embedding_pair(a, b);
+        let ((ea, sa), (eb, sb)) = (ra?, rb?);
         Ok(self.comparison(&ea, &eb, [sa, sb]))
+    }
+
+    /// Both photos' subject embeddings, on two threads when `parallel_compare` is set.
+    #[allow(clippy::type_complexity)]
+    pub fn subject_embedding_pair(
+        &self,
+        a: &[u8],
+        b: &[u8],
+    ) -> (Result<(Vec<f32>, FaceSummary), FaceError>, Result<(Vec<f32>, FaceSummary), FaceError>) {
+        if !self.config.parallel_compare {
+            return (self.subject_embedding(a), self.subject_embedding(b));
+        }
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| self.subject_embedding(b));
+            let first = self.subject_embedding(a);
+            let second = second.join().unwrap_or_else(|_| Err(FaceError::Runtime("comparison thread panicked".into())));
+            (first, second)
+        })
     }
 
     pub fn subject_embedding(&self, bytes: &[u8]) -> Result<(Vec<f32>, FaceSummary), FaceError> {

@@ -38,8 +38,6 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| shiren_store::new_id("rq"));
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
-    let _enter = span.enter();
-    drop(_enter);
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);

@@ -144,13 +144,18 @@ impl ImageSource {
                 Some((prefix, rest)) if prefix.starts_with("data:") => rest,
                 _ => text.as_str(),
             };
-            let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            // Line breaks inside base64 are common (MIME style); copy only when there are some.
+            let compact: std::borrow::Cow<'_, [u8]> = if data.bytes().any(|b| b.is_ascii_whitespace()) {
+                data.bytes().filter(|b| !b.is_ascii_whitespace()).collect::<Vec<u8>>().into()
+            } else {
+                data.as_bytes().into()
+            };
             // Refuse before decoding: base64 is 4 characters for 3 bytes.
             if compact.len() / 4 * 3 > max + 3 {
                 return Err(too_large(compact.len() / 4 * 3));
             }
             let bytes = base64::engine::general_purpose::STANDARD
-                .decode(compact.as_bytes())
+                .decode(&compact)
                 .map_err(|e| invalid("InvalidBase64", format!("{field}: not valid base64: {e}")))?;
             if bytes.len() > max {
                 return Err(too_large(bytes.len()));

@@ -112,6 +112,9 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
     let workers = config.workers();
     let mut engine_config = EngineConfig::new(ModelPaths::in_dir(models.root()));
     engine_config.sessions_per_model = workers;
+    // The two photos of a comparison run on two threads: idle cores then cut latency, and busy
+    // ones lose nothing (the pool still bounds requests, and sessions bound model runs).
+    engine_config.parallel_compare = workers > 1;
     let pad_settings = config.pad.clone();
     let (engine, pad) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let engine = Engine::load(engine_config).context("loading the face engine")?;

@@ -294,10 +294,11 @@ pub async fn compare(
         .run(move || {
             let begun = Instant::now();
             let wait = queued.elapsed();
-            let result = engine
-                .subject_embedding(&a)
-                .map_err(|e| ("image_a", e))
-                .and_then(|ea| engine.subject_embedding(&b).map(|eb| (ea, eb)).map_err(|e| ("image_b", e)));
+            let result = match engine.subject_embedding_pair(&a, &b) {
+                (Ok(ea), Ok(eb)) => Ok((ea, eb)),
+                (Err(e), _) => Err(("image_a", e)),
+                (_, Err(e)) => Err(("image_b", e)),
+            };
             (result, a, b, wait, begun.elapsed())
         })
         .await
