@@ -1,5 +1,6 @@
 //! The CanonicalRequest, StringToSign and Signature of ACS3-HMAC-SHA256.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::QueryParams;
@@ -133,18 +134,11 @@ pub(crate) fn header_value(headers: &[(String, String)], name: &str) -> Option<S
     }))
 }
 
-// RFC 2104 over sha2, written out because the hmac crate's constructor is fallible (a key-length
-// check that HMAC-SHA256 never fails) and this crate keeps no panic paths that input can reach.
 pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner = Sha256::new().chain_update(block.map(|b| b ^ 0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(block.map(|b| b ^ 0x5c)).chain_update(inner).finalize().into()
+    // HMAC accepts keys of every length (long ones are hashed), so this constructor cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC-SHA256 takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

@@ -183,6 +183,41 @@ async fn record(
     })
 }
 
+/// Records the outcome and answers with it.
+async fn finish(
+    state: &AppState,
+    scene: &Scene,
+    caller: &Caller,
+    order_no: Option<&str>,
+    outcome: Outcome,
+    started: Instant,
+) -> Result<Json<Envelope<Verification>>, ApiError> {
+    let v = record(state, scene, caller, order_no, outcome, started)
+        .await
+        .map_err(|e| e.with_request_id(&caller.request_id))?;
+    Ok(Envelope::ok(&caller.request_id, v))
+}
+
+/// Runs face work on one photo in the inference pool; hands the photo back (for storage) with
+/// the time the work took.
+async fn on_photo<T: Send + 'static>(
+    state: &AppState,
+    caller: &Caller,
+    bytes: Vec<u8>,
+    work: impl FnOnce(&AppState, &[u8]) -> T + Send + 'static,
+) -> Result<(T, Vec<u8>, f64), ApiError> {
+    let worker_state = state.clone();
+    state
+        .pool
+        .run(move || {
+            let begun = Instant::now();
+            let out = work(&worker_state, &bytes);
+            (out, bytes, begun.elapsed().as_secs_f64() * 1000.0)
+        })
+        .await
+        .map_err(|e| e.with_request_id(&caller.request_id))
+}
+
 /// Records a verification that ended in an error, then returns the error.
 async fn record_failure(
     state: &AppState,
@@ -218,13 +253,22 @@ fn sniff_content_type(bytes: &[u8]) -> &'static str {
     }
 }
 
-fn validate_order_no(order_no: &Option<String>) -> Result<(), ApiError> {
-    match order_no {
+/// What every product does first: check the caller's order number and find the scene, which
+/// must enable the product.
+async fn begin(
+    state: &AppState,
+    caller: &Caller,
+    scene_id: &str,
+    order_no: &Option<String>,
+    product: Product,
+) -> Result<Scene, ApiError> {
+    let checked = match order_no {
         Some(o) if o.len() > 64 || o.chars().any(|c| c.is_control()) => {
             Err(ApiError::bad_request("InvalidParameter.OrderNo", "order_no must be at most 64 printable characters"))
         }
-        _ => Ok(()),
-    }
+        _ => state.scene_for(scene_id, product).await,
+    };
+    checked.map_err(|e| e.with_request_id(&caller.request_id))
 }
 
 fn summary(face: &FaceSummary) -> serde_json::Value {
@@ -271,9 +315,7 @@ pub async fn compare(
     ProductInput(req): ProductInput<CompareRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
     let started = Instant::now();
-    validate_order_no(&req.order_no).map_err(|e| e.with_request_id(&caller.request_id))?;
-    let scene =
-        state.scene_for(&req.scene_id, Product::PvFc).await.map_err(|e| e.with_request_id(&caller.request_id))?;
+    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::PvFc).await?;
     let order = req.order_no.as_deref();
     let mut outcome = Outcome::new(Product::PvFc);
     let loaded = async {
@@ -324,17 +366,15 @@ pub async fn compare(
     outcome.sub_code = if outcome.passed { "200" } else { "204" }.into();
     outcome.detail = comparison_detail(&comparison);
     outcome.detail["far_level"] = json!(scene.settings.far_level.label());
-    let v = record(&state, &scene, &caller, order, outcome, started)
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
-    Ok(Envelope::ok(&caller.request_id, v))
+    finish(&state, &scene, &caller, order, outcome, started).await
 }
 
 // ---------------------------------------------------------------- LR_FR_MIN
 
+/// A request about one photo (LR_FR_MIN, attributes).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LivenessRequest {
+pub struct PhotoRequest {
     pub scene_id: String,
     #[serde(default)]
     pub order_no: Option<String>,
@@ -342,7 +382,7 @@ pub struct LivenessRequest {
     pub image: ImageSource,
 }
 
-impl HasImages for LivenessRequest {
+impl HasImages for PhotoRequest {
     fn image_fields(&mut self) -> Vec<(&'static str, &mut ImageSource)> {
         vec![("image", &mut self.image)]
     }
@@ -417,36 +457,25 @@ fn liveness_verdict(scene: &Scene, i: &Inspection) -> (Option<&'static str>, ser
 /// LR_FR_MIN: single-photo (passive) liveness with quality checks. Without a licensed PAD
 /// model this judges quality, face count and open eyes only: it cannot tell a printed photo
 /// or a screen from a live face (see the README).
-#[utoipa::path(post, path = "/v1/liveness", tag = "products", request_body = LivenessRequest,
+#[utoipa::path(post, path = "/v1/liveness", tag = "products", request_body = PhotoRequest,
     responses((status = 200, description = "Verification done (see `passed`)", body = Envelope<Verification>),
               (status = "4XX", description = "Bad input, signature or permission", body = crate::error::ErrorBody)))]
 pub async fn liveness(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    ProductInput(req): ProductInput<LivenessRequest>,
+    ProductInput(req): ProductInput<PhotoRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
     let started = Instant::now();
-    validate_order_no(&req.order_no).map_err(|e| e.with_request_id(&caller.request_id))?;
-    let scene =
-        state.scene_for(&req.scene_id, Product::LrFrMin).await.map_err(|e| e.with_request_id(&caller.request_id))?;
+    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::LrFrMin).await?;
     let order = req.order_no.as_deref();
     let mut outcome = Outcome::new(Product::LrFrMin);
     let bytes = match req.image.load("image", &state, &scene).await {
         Ok(b) => b,
         Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
     };
-    let worker_state = state.clone();
-    let (result, bytes, inference) = state
-        .pool
-        .run(move || {
-            let begun = Instant::now();
-            let r = inspect(&worker_state, &bytes, false);
-            (r, bytes, begun.elapsed())
-        })
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
+    let (result, bytes, inference) = on_photo(&state, &caller, bytes, |s, b| inspect(s, b, false)).await?;
     outcome.images = vec![bytes];
-    outcome.timings.insert("inference".into(), inference.as_secs_f64() * 1000.0);
+    outcome.timings.insert("inference".into(), inference);
     let inspection = match result {
         Ok(i) => i,
         Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e.into()).await),
@@ -457,10 +486,7 @@ pub async fn liveness(
     outcome.quality = Some(round2(inspection.quality.score));
     outcome.attack = inspection.live_probability.map(|p| f64::from(((1.0 - p) * 1e4).round() / 1e4));
     outcome.detail = detail;
-    let v = record(&state, &scene, &caller, order, outcome, started)
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
-    Ok(Envelope::ok(&caller.request_id, v))
+    finish(&state, &scene, &caller, order, outcome, started).await
 }
 
 // ---------------------------------------------------------------- ID_MIN
@@ -510,9 +536,7 @@ pub async fn identity(
     ProductInput(req): ProductInput<IdentityRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
     let started = Instant::now();
-    validate_order_no(&req.order_no).map_err(|e| e.with_request_id(&caller.request_id))?;
-    let scene =
-        state.scene_for(&req.scene_id, Product::IdMin).await.map_err(|e| e.with_request_id(&caller.request_id))?;
+    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::IdMin).await?;
     let order = req.order_no.as_deref();
     let mut outcome = Outcome::new(Product::IdMin);
     let (name, number) = match check_identity(&state, &req.name, &req.id_number) {
@@ -551,33 +575,24 @@ pub async fn identity(
             outcome.sub_code = "202".into();
         }
         outcome.detail = json!({ "authority": state.authority.name() });
-        let v = record(&state, &scene, &caller, order, outcome, started)
-            .await
-            .map_err(|e| e.with_request_id(&caller.request_id))?;
-        return Ok(Envelope::ok(&caller.request_id, v));
+        return finish(&state, &scene, &caller, order, outcome, started).await;
     };
-    let worker_state = state.clone();
-    let (result, bytes, inference) = state
-        .pool
-        .run(move || {
-            let begun = Instant::now();
-            let probe = inspect(&worker_state, &bytes, true);
-            let reference = match reference {
-                Reference::Template(t) => Ok(Some(t)),
-                // A reference photo without a usable face is the authority's problem (203).
-                Reference::Photo(photo) => match worker_state.engine.subject_embedding(&photo) {
-                    Ok((e, _)) => Ok(Some(e)),
-                    Err(FaceError::NoFace) => Ok(None),
-                    Err(e) if e.is_bad_input() => Ok(None),
-                    Err(e) => Err(e),
-                },
-            };
-            (probe.and_then(|p| reference.map(|r| (p, r))), bytes, begun.elapsed())
-        })
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
+    let (result, bytes, inference) = on_photo(&state, &caller, bytes, move |s, b| {
+        let probe = inspect(s, b, true);
+        let reference = match reference {
+            Reference::Template(t) => Ok(Some(t)),
+            // A reference photo without a usable face is the authority's problem (203).
+            Reference::Photo(photo) => match s.engine.subject_embedding(&photo) {
+                Ok((e, _)) => Ok(Some(e)),
+                Err(e) if e.is_bad_input() || matches!(e, FaceError::NoFace) => Ok(None),
+                Err(e) => Err(e),
+            },
+        };
+        probe.and_then(|p| reference.map(|r| (p, r)))
+    })
+    .await?;
     outcome.images = vec![bytes];
-    outcome.timings.insert("inference".into(), inference.as_secs_f64() * 1000.0);
+    outcome.timings.insert("inference".into(), inference);
     let (probe, reference) = match result {
         Ok(v) => v,
         Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e.into()).await),
@@ -611,29 +626,10 @@ pub async fn identity(
         }
     }
     outcome.detail = detail;
-    let v = record(&state, &scene, &caller, order, outcome, started)
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
-    Ok(Envelope::ok(&caller.request_id, v))
+    finish(&state, &scene, &caller, order, outcome, started).await
 }
 
 // ---------------------------------------------------------------- attributes
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttributesRequest {
-    pub scene_id: String,
-    #[serde(default)]
-    pub order_no: Option<String>,
-    #[serde(default)]
-    pub image: ImageSource,
-}
-
-impl HasImages for AttributesRequest {
-    fn image_fields(&mut self) -> Vec<(&'static str, &mut ImageSource)> {
-        vec![("image", &mut self.image)]
-    }
-}
 
 fn describe_faces(state: &AppState, bytes: &[u8]) -> Result<serde_json::Value, FaceError> {
     let engine = &state.engine;
@@ -669,38 +665,25 @@ fn describe_faces(state: &AppState, bytes: &[u8]) -> Result<serde_json::Value, F
 }
 
 /// Face attributes and quality of every face in a photo.
-#[utoipa::path(post, path = "/v1/attributes", tag = "products", request_body = AttributesRequest,
+#[utoipa::path(post, path = "/v1/attributes", tag = "products", request_body = PhotoRequest,
     responses((status = 200, description = "Attributes per face, largest first, in `detail.faces`", body = Envelope<Verification>),
               (status = "4XX", description = "Bad input, signature or permission", body = crate::error::ErrorBody)))]
 pub async fn attributes(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    ProductInput(req): ProductInput<AttributesRequest>,
+    ProductInput(req): ProductInput<PhotoRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
     let started = Instant::now();
-    validate_order_no(&req.order_no).map_err(|e| e.with_request_id(&caller.request_id))?;
-    let scene = state
-        .scene_for(&req.scene_id, Product::FaceAttributes)
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
+    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::FaceAttributes).await?;
     let order = req.order_no.as_deref();
     let mut outcome = Outcome::new(Product::FaceAttributes);
     let bytes = match req.image.load("image", &state, &scene).await {
         Ok(b) => b,
         Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
     };
-    let worker_state = state.clone();
-    let (result, bytes, inference) = state
-        .pool
-        .run(move || {
-            let begun = Instant::now();
-            let r = describe_faces(&worker_state, &bytes);
-            (r, bytes, begun.elapsed())
-        })
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
+    let (result, bytes, inference) = on_photo(&state, &caller, bytes, describe_faces).await?;
     outcome.images = vec![bytes];
-    outcome.timings.insert("inference".into(), inference.as_secs_f64() * 1000.0);
+    outcome.timings.insert("inference".into(), inference);
     match result {
         Ok(detail) => {
             outcome.passed = true;
@@ -710,10 +693,7 @@ pub async fn attributes(
         }
         Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e.into()).await),
     }
-    let v = record(&state, &scene, &caller, order, outcome, started)
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
-    Ok(Envelope::ok(&caller.request_id, v))
+    finish(&state, &scene, &caller, order, outcome, started).await
 }
 
 // ---------------------------------------------------------------- element checks
@@ -756,8 +736,7 @@ pub async fn elements(
         (Some(_), None) => Product::Id3MetaPhone,
         (None, None) => Product::Id2Meta,
     };
-    validate_order_no(&req.order_no).map_err(|e| e.with_request_id(&caller.request_id))?;
-    let scene = state.scene_for(&req.scene_id, product).await.map_err(|e| e.with_request_id(&caller.request_id))?;
+    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, product).await?;
     let order = req.order_no.as_deref();
     let mut outcome = Outcome::new(product);
     let checked = (|| {
@@ -825,8 +804,5 @@ pub async fn elements(
             });
         }
     }
-    let v = record(&state, &scene, &caller, order, outcome, started)
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))?;
-    Ok(Envelope::ok(&caller.request_id, v))
+    finish(&state, &scene, &caller, order, outcome, started).await
 }
