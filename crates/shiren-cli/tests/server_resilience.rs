@@ -252,6 +252,14 @@ fn acknowledged_records_survive_kill_9() {
 #[test]
 fn sigterm_shuts_down_gracefully() {
     let mut server = Server::start(&[]);
+    let api = Arc::new(server.client(server.key("full")));
+    let scene = api.scene(json!({}));
+    // A comparison in flight when the signal arrives still completes.
+    let in_flight = {
+        let (api, body) = (api.clone(), compare_body(&scene));
+        std::thread::spawn(move || api.call("POST", "/v1/compare", Some(&body)).status)
+    };
+    std::thread::sleep(Duration::from_millis(20));
     let pid = server.child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut status = None;
@@ -263,4 +271,5 @@ fn sigterm_shuts_down_gracefully() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert_eq!(in_flight.join().unwrap(), 200);
 }
