@@ -50,6 +50,7 @@ fn check_scene_input(input: &SceneInput) -> Result<String, ApiError> {
     serde_json::to_string(&input.settings).map_err(ApiError::internal)
 }
 
+/// Create a scene: the products it allows, its FAR level, liveness rules, image keeping and retention.
 #[utoipa::path(post, path = "/v1/scenes", tag = "scenes", request_body = SceneInput,
     responses((status = 200, body = Envelope<Scene>), (status = "4XX", body = crate::error::ErrorBody)))]
 pub async fn create_scene(
@@ -65,6 +66,7 @@ pub async fn create_scene(
     Ok(Envelope::ok(&caller.request_id, Scene::from_row(row).map_err(tag(&caller))?))
 }
 
+/// List the scenes.
 #[utoipa::path(get, path = "/v1/scenes", tag = "scenes", responses((status = 200, body = Envelope<Vec<Scene>>)))]
 pub async fn list_scenes(
     State(state): State<AppState>,
@@ -75,6 +77,7 @@ pub async fn list_scenes(
     Ok(Envelope::ok(&caller.request_id, scenes))
 }
 
+/// One scene and its settings.
 #[utoipa::path(get, path = "/v1/scenes/{id}", tag = "scenes", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<Scene>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_scene(
@@ -87,6 +90,7 @@ pub async fn get_scene(
     Ok(Envelope::ok(&caller.request_id, Scene::from_row(row).map_err(tag(&caller))?))
 }
 
+/// Replace a scene's name and settings.
 #[utoipa::path(put, path = "/v1/scenes/{id}", tag = "scenes", params(("id" = String, Path)), request_body = SceneInput,
     responses((status = 200, body = Envelope<Scene>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn update_scene(
@@ -108,6 +112,7 @@ pub async fn update_scene(
     Ok(Envelope::ok(&caller.request_id, Scene::from_row(row).map_err(tag(&caller))?))
 }
 
+/// Delete a scene; its records stay until their retention ends.
 #[utoipa::path(delete, path = "/v1/scenes/{id}", tag = "scenes", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<serde_json::Value>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_scene(
@@ -165,6 +170,7 @@ impl From<AccessKey> for KeyView {
     }
 }
 
+/// Create an access key; the secret is returned only in this answer.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = KeyInput,
     responses((status = 200, body = Envelope<CreatedKey>), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn create_key(
@@ -193,6 +199,7 @@ pub async fn create_key(
     ))
 }
 
+/// List access keys (never their secrets).
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = Envelope<Vec<KeyView>>)))]
 pub async fn list_keys(
     State(state): State<AppState>,
@@ -227,6 +234,7 @@ async fn set_key(
     ))
 }
 
+/// Disable a key: its requests are refused until it is enabled again.
 #[utoipa::path(post, path = "/v1/keys/{id}/disable", tag = "keys", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<serde_json::Value>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn disable_key(
@@ -237,6 +245,7 @@ pub async fn disable_key(
     set_key(state, caller, id, false).await
 }
 
+/// Enable a disabled key.
 #[utoipa::path(post, path = "/v1/keys/{id}/enable", tag = "keys", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<serde_json::Value>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn enable_key(
@@ -247,6 +256,7 @@ pub async fn enable_key(
     set_key(state, caller, id, true).await
 }
 
+/// Delete a key for good.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<serde_json::Value>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_key(
@@ -359,6 +369,7 @@ fn parse_time(field: &str, text: &Option<String>, end_of_day: bool) -> Result<Op
     })
 }
 
+/// Records, newest first, with names and ID numbers masked; filter by scene, product, outcome, SubCode, time, order number, verification id or ID number.
 #[utoipa::path(get, path = "/v1/records", tag = "records", params(RecordQuery),
     responses((status = 200, body = Envelope<RecordPage>), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn list_records(
@@ -423,6 +434,7 @@ pub struct RecordDetail {
     pub images: Vec<String>,
 }
 
+/// One record with its details and expiring links to its stored images (the read is audited).
 #[utoipa::path(get, path = "/v1/records/{id}", tag = "records", params(("id" = String, Path)),
     responses((status = 200, body = Envelope<RecordDetail>), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_record(
@@ -576,6 +588,7 @@ fn sum_days(rows: &[DailyStats], scene: &str, day: &str) -> DayStats {
     s
 }
 
+/// Submissions, passes, failures, pass rate and comparisons per scene and day.
 #[utoipa::path(get, path = "/v1/statistics", tag = "records", params(StatsQuery),
     responses((status = 200, body = Envelope<Statistics>), (status = 400, body = crate::error::ErrorBody)))]
 pub async fn statistics(
@@ -636,6 +649,7 @@ pub struct AuditQuery {
     pub page_size: Option<i64>,
 }
 
+/// The audit log: administrative actions and reads of records and images.
 #[utoipa::path(get, path = "/v1/audit", tag = "records", params(AuditQuery), responses((status = 200, body = Envelope<serde_json::Value>)))]
 pub async fn audit_log(
     State(state): State<AppState>,
