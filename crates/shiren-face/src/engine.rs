@@ -284,7 +284,7 @@ impl Engine {
         face: &Detection,
         landmarks: &LandmarkReading,
     ) -> Result<Quality, FaceError> {
-        Ok(assess(image, face, &self.align(image, face)?, landmarks.pose))
+        Ok(assess(image, face, &self.align(image, face)?, landmarks))
     }
 
     /// Age and gender (when the models are loaded) and the attributes no model can judge.

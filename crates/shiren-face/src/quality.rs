@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::Detection;
 use crate::imageops::RgbImage;
-use crate::landmarks::Pose;
+use crate::landmarks::{LandmarkReading, Pose};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Quality {
@@ -24,7 +24,9 @@ pub struct Quality {
     /// Shorter side of the face box, in pixels of the photo.
     pub face_size: f32,
     pub pose: Pose,
-    /// Share of the face box that lies outside the photo.
+    /// Share of the face outside the photo: the larger of the share of the face box and the
+    /// share of the 106 landmarks (which the model places beyond the border where the face
+    /// continues) that fall outside.
     pub outside_fraction: f32,
     /// Overall quality, 0-100 (see the module documentation).
     pub score: f32,
@@ -40,7 +42,8 @@ fn ramp(v: f32, bad: f32, good: f32) -> f32 {
     ((v - bad) / (good - bad)).clamp(0.0, 1.0)
 }
 
-pub fn assess(image: &RgbImage, face: &Detection, aligned: &RgbImage, pose: Pose) -> Quality {
+pub fn assess(image: &RgbImage, face: &Detection, aligned: &RgbImage, landmarks: &LandmarkReading) -> Quality {
+    let pose = landmarks.pose;
     let n = aligned.width();
     let gray: Vec<f32> = aligned
         .as_raw()
@@ -88,7 +91,9 @@ pub fn assess(image: &RgbImage, face: &Detection, aligned: &RgbImage, pose: Pose
     let clipped_w = face.bbox[2].min(w) - face.bbox[0].max(0.0);
     let clipped_h = face.bbox[3].min(h) - face.bbox[1].max(0.0);
     let inside = (clipped_w.max(0.0) * clipped_h.max(0.0)) / face.area().max(1.0);
-    let outside_fraction = (1.0 - inside).clamp(0.0, 1.0);
+    let points_outside = landmarks.points.iter().filter(|p| p[0] < 0.0 || p[1] < 0.0 || p[0] >= w || p[1] >= h).count();
+    let points_fraction = points_outside as f32 / landmarks.points.len().max(1) as f32;
+    let outside_fraction = (1.0 - inside).max(points_fraction).clamp(0.0, 1.0);
     let cut_f = ramp(-outside_fraction, -0.3, -0.05);
 
     let mut issues = Vec::new();
@@ -103,7 +108,7 @@ pub fn assess(image: &RgbImage, face: &Detection, aligned: &RgbImage, pose: Pose
     flag(unevenness > 0.45, "uneven_light");
     flag(face_size < GOOD_FACE_SIZE * 0.75, "small_face");
     flag(pose_f < 0.5, "large_pose");
-    flag(outside_fraction > 0.1, "cut_by_border");
+    flag(outside_fraction > 0.05, "cut_by_border");
     let score = 100.0 * sharp_f * light_f * size_f * pose_f * cut_f;
     Quality {
         blur,
