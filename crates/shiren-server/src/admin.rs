@@ -458,8 +458,9 @@ pub async fn get_record(
         })
         .collect();
     audit(&state, &caller, "record.read", &id, json!({ "image_links": images.len() })).await.map_err(tag(&caller))?;
-    let detail = serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null);
-    let timings = serde_json::from_str(&row.timings).unwrap_or(serde_json::Value::Null);
+    let parse = |text: &str| serde_json::from_str::<serde_json::Value>(text).map_err(ApiError::internal);
+    let detail = parse(&row.detail).map_err(tag(&caller))?;
+    let timings = parse(&row.timings).map_err(tag(&caller))?;
     Ok(Envelope::ok(
         &caller.request_id,
         RecordDetail { record: row.into(), detail, timings_ms: timings, images: links },

@@ -148,7 +148,9 @@ impl Authority {
                         let plain = keys
                             .open(Purpose::Templates, &format!("authority:{hash}"), sealed)
                             .map_err(|e| AuthorityError::Internal(e.to_string()))?;
-                        template_from_bytes(&plain).map(Reference::Template)
+                        let template = template_from_bytes(&plain)
+                            .ok_or_else(|| AuthorityError::Internal("stored face template is malformed".into()))?;
+                        Some(Reference::Template(template))
                     }
                     _ => None,
                 };

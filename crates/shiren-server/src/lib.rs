@@ -136,7 +136,6 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
         .unwrap_or_else(|| ObjectLocation::Directory(config.data_dir.join("images")));
     let images = ImageStore::open(&location, keys)?;
     let authority = authority::Authority::from_config(&config.authority, store.clone())?;
-    let http = reqwest::Client::builder().build()?;
     Ok(AppState {
         pool: InferencePool::new(workers, config.queue),
         config: Arc::new(config),
@@ -147,7 +146,6 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
         authority: Arc::new(authority),
         regions: Arc::new(regions),
         metrics: metrics::Metrics::new(),
-        http,
     })
 }
 

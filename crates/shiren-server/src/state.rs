@@ -28,7 +28,6 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     pub regions: Arc<RegionTable>,
     pub metrics: Metrics,
-    pub http: reqwest::Client,
 }
 
 /// The verification products, with the vendors' codes.
