@@ -110,136 +110,159 @@ fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e5).round() / 100.0
 }
 
-/// Writes the record (and the images when the scene keeps them) and counts the outcome.
-async fn record(
-    state: &AppState,
-    scene: &Scene,
-    caller: &Caller,
-    order_no: Option<&str>,
-    mut outcome: Outcome,
+/// One verification call: what every step needs to record its outcome.
+struct Call<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    scene: Scene,
+    order_no: Option<&'a str>,
     started: Instant,
-) -> Result<Verification, ApiError> {
-    let id = shiren_store::new_id("v");
-    let now = shiren_store::now_ms();
-    let mut images = Vec::new();
-    if scene.settings.store_images {
-        for (idx, bytes) in outcome.images.iter().enumerate() {
-            let key = state.images.put(&id, idx as i64, bytes).await?;
-            images.push(ImageRef {
-                record_id: id.clone(),
-                idx: idx as i64,
-                object_key: key,
-                content_type: sniff_content_type(bytes).into(),
-                bytes: bytes.len() as i64,
-            });
-        }
-    }
-    outcome.timings.insert("total".into(), ms(started));
-    let keys = state.store.keys();
-    let row = RecordRow {
-        id: id.clone(),
-        scene_id: scene.id.clone(),
-        product: outcome.product.code().into(),
-        passed: outcome.passed,
-        sub_code: outcome.sub_code.clone(),
-        score: outcome.score,
-        quality_score: outcome.quality,
-        attack_score: outcome.attack,
-        order_no: order_no.map(str::to_string),
-        name_masked: outcome.name.as_deref().map(mask_name),
-        id_number_masked: outcome.id_number.as_deref().map(mask_id_number),
-        id_number_hash: outcome.id_number.as_deref().map(|n| id_hash(keys, n)),
-        access_key_id: caller.key_id.clone(),
-        timings: serde_json::to_string(&outcome.timings).map_err(ApiError::internal)?,
-        detail: serde_json::to_string(&outcome.detail).map_err(ApiError::internal)?,
-        image_count: images.len() as i64,
-        created_at: now,
-        expires_at: (scene.settings.retention_days > 0)
-            .then(|| now + i64::from(scene.settings.retention_days) * 86_400_000),
-    };
-    if let Err(e) = state.store.insert_record(&row, &images, outcome.comparisons).await {
-        for image in &images {
-            let _ = state.images.delete(&image.object_key).await;
-        }
-        return Err(e.into());
-    }
-    state.metrics.observe(
-        outcome.product.code(),
-        if outcome.passed { "pass" } else { "fail" },
-        started.elapsed().as_secs_f64(),
-    );
-    Ok(Verification {
-        verification_id: id,
-        product: outcome.product,
-        scene_id: scene.id.clone(),
-        passed: outcome.passed,
-        sub_code: outcome.sub_code,
-        score: outcome.score,
-        threshold: outcome.threshold,
-        quality_score: outcome.quality,
-        attack_score: outcome.attack,
-        detail: outcome.detail,
-        timings_ms: outcome.timings,
-    })
 }
 
-/// Records the outcome and answers with it.
-async fn finish(
-    state: &AppState,
-    scene: &Scene,
-    caller: &Caller,
-    order_no: Option<&str>,
-    outcome: Outcome,
-    started: Instant,
-) -> Result<Json<Envelope<Verification>>, ApiError> {
-    let v = record(state, scene, caller, order_no, outcome, started)
-        .await
+impl<'a> Call<'a> {
+    /// What every product does first: check the caller's order number and find the scene,
+    /// which must enable the product.
+    async fn begin(
+        state: &'a AppState,
+        caller: &'a Caller,
+        scene_id: &str,
+        order_no: &'a Option<String>,
+        product: Product,
+    ) -> Result<Call<'a>, ApiError> {
+        let started = Instant::now();
+        let scene = match order_no {
+            Some(o) if o.len() > 64 || o.chars().any(|c| c.is_control()) => Err(ApiError::bad_request(
+                "InvalidParameter.OrderNo",
+                "order_no must be at most 64 printable characters",
+            )),
+            _ => state.scene_for(scene_id, product).await,
+        }
         .map_err(|e| e.with_request_id(&caller.request_id))?;
-    Ok(Envelope::ok(&caller.request_id, v))
-}
+        Ok(Call { state, caller, scene, order_no: order_no.as_deref(), started })
+    }
 
-/// Runs face work on one photo in the inference pool; hands the photo back (for storage) with
-/// the time the work took.
-async fn on_photo<T: Send + 'static>(
-    state: &AppState,
-    caller: &Caller,
-    bytes: Vec<u8>,
-    work: impl FnOnce(&AppState, &[u8]) -> T + Send + 'static,
-) -> Result<(T, Vec<u8>, f64), ApiError> {
-    let worker_state = state.clone();
-    state
-        .pool
-        .run(move || {
-            let begun = Instant::now();
-            let out = work(&worker_state, &bytes);
-            (out, bytes, begun.elapsed().as_secs_f64() * 1000.0)
-        })
-        .await
-        .map_err(|e| e.with_request_id(&caller.request_id))
-}
-
-/// Records a verification that ended in an error, then returns the error.
-async fn record_failure(
-    state: &AppState,
-    scene: &Scene,
-    caller: &Caller,
-    order_no: Option<&str>,
-    mut outcome: Outcome,
-    started: Instant,
-    error: ApiError,
-) -> ApiError {
-    outcome.passed = false;
-    outcome.sub_code = error.code.clone();
-    outcome.detail = json!({ "error": error.code, "message": error.message });
-    outcome.score = None;
-    state.metrics.error(&error.code);
-    match record(state, scene, caller, order_no, outcome, started).await {
-        Ok(v) => {
-            let mut e = error;
-            e.message = format!("{} (verification {})", e.message, v.verification_id);
-            e.with_request_id(&caller.request_id)
+    /// Writes the record (and the images when the scene keeps them) and counts the outcome.
+    async fn record(&self, mut outcome: Outcome) -> Result<Verification, ApiError> {
+        let id = shiren_store::new_id("v");
+        let now = shiren_store::now_ms();
+        let mut images = Vec::new();
+        if self.scene.settings.store_images {
+            for (idx, bytes) in outcome.images.iter().enumerate() {
+                let key = self.state.images.put(&id, idx as i64, bytes).await?;
+                images.push(ImageRef {
+                    record_id: id.clone(),
+                    idx: idx as i64,
+                    object_key: key,
+                    content_type: sniff_content_type(bytes).into(),
+                    bytes: bytes.len() as i64,
+                });
+            }
         }
-        Err(record_error) => record_error.with_request_id(&caller.request_id),
+        outcome.timings.insert("total".into(), ms(self.started));
+        let keys = self.state.store.keys();
+        let row = RecordRow {
+            id: id.clone(),
+            scene_id: self.scene.id.clone(),
+            product: outcome.product.code().into(),
+            passed: outcome.passed,
+            sub_code: outcome.sub_code.clone(),
+            score: outcome.score,
+            quality_score: outcome.quality,
+            attack_score: outcome.attack,
+            order_no: self.order_no.map(str::to_string),
+            name_masked: outcome.name.as_deref().map(mask_name),
+            id_number_masked: outcome.id_number.as_deref().map(mask_id_number),
+            id_number_hash: outcome.id_number.as_deref().map(|n| id_hash(keys, n)),
+            access_key_id: self.caller.key_id.clone(),
+            timings: serde_json::to_string(&outcome.timings).map_err(ApiError::internal)?,
+            detail: serde_json::to_string(&outcome.detail).map_err(ApiError::internal)?,
+            image_count: images.len() as i64,
+            created_at: now,
+            expires_at: (self.scene.settings.retention_days > 0)
+                .then(|| now + i64::from(self.scene.settings.retention_days) * 86_400_000),
+        };
+        if let Err(e) = self.state.store.insert_record(&row, &images, outcome.comparisons).await {
+            for image in &images {
+                let _ = self.state.images.delete(&image.object_key).await;
+            }
+            return Err(e.into());
+        }
+        self.state.metrics.observe(
+            outcome.product.code(),
+            if outcome.passed { "pass" } else { "fail" },
+            self.started.elapsed().as_secs_f64(),
+        );
+        Ok(Verification {
+            verification_id: id,
+            product: outcome.product,
+            scene_id: self.scene.id.clone(),
+            passed: outcome.passed,
+            sub_code: outcome.sub_code,
+            score: outcome.score,
+            threshold: outcome.threshold,
+            quality_score: outcome.quality,
+            attack_score: outcome.attack,
+            detail: outcome.detail,
+            timings_ms: outcome.timings,
+        })
+    }
+
+    /// Records the outcome and answers with it.
+    async fn finish(&self, outcome: Outcome) -> Result<Json<Envelope<Verification>>, ApiError> {
+        let v = self.record(outcome).await.map_err(|e| e.with_request_id(&self.caller.request_id))?;
+        Ok(Envelope::ok(&self.caller.request_id, v))
+    }
+
+    /// Records a verification that ended in an error, then returns the error.
+    async fn fail(&self, mut outcome: Outcome, error: ApiError) -> ApiError {
+        outcome.passed = false;
+        outcome.sub_code = error.code.clone();
+        outcome.detail = json!({ "error": error.code, "message": error.message });
+        outcome.score = None;
+        self.state.metrics.error(&error.code);
+        match self.record(outcome).await {
+            Ok(v) => {
+                let mut e = error;
+                e.message = format!("{} (verification {})", e.message, v.verification_id);
+                e.with_request_id(&self.caller.request_id)
+            }
+            Err(record_error) => record_error.with_request_id(&self.caller.request_id),
+        }
+    }
+
+    /// Loads the request's `image`; a failure is recorded.
+    async fn image(&self, outcome: Outcome, source: &ImageSource) -> Result<(Vec<u8>, Outcome), ApiError> {
+        match source.load("image", self.state, &self.scene).await {
+            Ok(bytes) => Ok((bytes, outcome)),
+            Err(e) => Err(self.fail(outcome, e).await),
+        }
+    }
+
+    /// Runs face work on one photo in the inference pool; the photo is kept in the outcome
+    /// (for storage) and the inference time in its timings. A failure is recorded.
+    async fn photo_work<T: Send + 'static>(
+        &self,
+        mut outcome: Outcome,
+        bytes: Vec<u8>,
+        work: impl FnOnce(&AppState, &[u8]) -> Result<T, FaceError> + Send + 'static,
+    ) -> Result<(T, Outcome), ApiError> {
+        let worker_state = self.state.clone();
+        let (result, bytes, inference) = self
+            .state
+            .pool
+            .run(move || {
+                let begun = Instant::now();
+                let out = work(&worker_state, &bytes);
+                (out, bytes, begun.elapsed().as_secs_f64() * 1000.0)
+            })
+            .await
+            .map_err(|e| e.with_request_id(&self.caller.request_id))?;
+        outcome.images = vec![bytes];
+        outcome.timings.insert("inference".into(), inference);
+        match result {
+            Ok(v) => Ok((v, outcome)),
+            Err(e) => Err(self.fail(outcome, e.into()).await),
+        }
     }
 }
 
@@ -251,24 +274,6 @@ fn sniff_content_type(bytes: &[u8]) -> &'static str {
         [b'B', b'M', ..] => "image/bmp",
         _ => "application/octet-stream",
     }
-}
-
-/// What every product does first: check the caller's order number and find the scene, which
-/// must enable the product.
-async fn begin(
-    state: &AppState,
-    caller: &Caller,
-    scene_id: &str,
-    order_no: &Option<String>,
-    product: Product,
-) -> Result<Scene, ApiError> {
-    let checked = match order_no {
-        Some(o) if o.len() > 64 || o.chars().any(|c| c.is_control()) => {
-            Err(ApiError::bad_request("InvalidParameter.OrderNo", "order_no must be at most 64 printable characters"))
-        }
-        _ => state.scene_for(scene_id, product).await,
-    };
-    checked.map_err(|e| e.with_request_id(&caller.request_id))
 }
 
 fn summary(face: &FaceSummary) -> serde_json::Value {
@@ -314,20 +319,18 @@ pub async fn compare(
     Extension(caller): Extension<Caller>,
     ProductInput(req): ProductInput<CompareRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
-    let started = Instant::now();
-    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::PvFc).await?;
-    let order = req.order_no.as_deref();
+    let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, Product::PvFc).await?;
     let mut outcome = Outcome::new(Product::PvFc);
     let loaded = async {
         Ok::<_, ApiError>((
-            req.image_a.load("image_a", &state, &scene).await?,
-            req.image_b.load("image_b", &state, &scene).await?,
+            req.image_a.load("image_a", &state, &call.scene).await?,
+            req.image_b.load("image_b", &state, &call.scene).await?,
         ))
     }
     .await;
     let (a, b) = match loaded {
         Ok(v) => v,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
+        Err(e) => return Err(call.fail(outcome, e).await),
     };
     let engine = state.engine.clone();
     let queued = Instant::now();
@@ -354,19 +357,19 @@ pub async fn compare(
         Err((field, e)) => {
             let mut err = ApiError::from(e);
             err.message = format!("{field}: {}", err.message);
-            return Err(record_failure(&state, &scene, &caller, order, outcome, started, err).await);
+            return Err(call.fail(outcome, err).await);
         }
     };
     let comparison = state.engine.comparison(&ea, &eb, [sa, sb]);
-    let threshold = scene.settings.far_level.score_threshold();
+    let threshold = call.scene.settings.far_level.score_threshold();
     outcome.comparisons = 1;
     outcome.score = Some(round2(comparison.score));
     outcome.threshold = Some(f64::from(threshold));
     outcome.passed = comparison.score >= threshold;
     outcome.sub_code = if outcome.passed { "200" } else { "204" }.into();
     outcome.detail = comparison_detail(&comparison);
-    outcome.detail["far_level"] = json!(scene.settings.far_level.label());
-    finish(&state, &scene, &caller, order, outcome, started).await
+    outcome.detail["far_level"] = json!(call.scene.settings.far_level.label());
+    call.finish(outcome).await
 }
 
 // ---------------------------------------------------------------- LR_FR_MIN
@@ -465,28 +468,16 @@ pub async fn liveness(
     Extension(caller): Extension<Caller>,
     ProductInput(req): ProductInput<PhotoRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
-    let started = Instant::now();
-    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::LrFrMin).await?;
-    let order = req.order_no.as_deref();
-    let mut outcome = Outcome::new(Product::LrFrMin);
-    let bytes = match req.image.load("image", &state, &scene).await {
-        Ok(b) => b,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
-    };
-    let (result, bytes, inference) = on_photo(&state, &caller, bytes, |s, b| inspect(s, b, false)).await?;
-    outcome.images = vec![bytes];
-    outcome.timings.insert("inference".into(), inference);
-    let inspection = match result {
-        Ok(i) => i,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e.into()).await),
-    };
-    let (verdict, detail) = liveness_verdict(&scene, &inspection);
+    let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, Product::LrFrMin).await?;
+    let (bytes, outcome) = call.image(Outcome::new(Product::LrFrMin), &req.image).await?;
+    let (inspection, mut outcome) = call.photo_work(outcome, bytes, |s, b| inspect(s, b, false)).await?;
+    let (verdict, detail) = liveness_verdict(&call.scene, &inspection);
     outcome.passed = verdict.is_none();
     outcome.sub_code = verdict.unwrap_or("200").into();
     outcome.quality = Some(round2(inspection.quality.score));
     outcome.attack = inspection.live_probability.map(|p| f64::from(((1.0 - p) * 1e4).round() / 1e4));
     outcome.detail = detail;
-    finish(&state, &scene, &caller, order, outcome, started).await
+    call.finish(outcome).await
 }
 
 // ---------------------------------------------------------------- ID_MIN
@@ -535,30 +526,21 @@ pub async fn identity(
     Extension(caller): Extension<Caller>,
     ProductInput(req): ProductInput<IdentityRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
-    let started = Instant::now();
-    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::IdMin).await?;
-    let order = req.order_no.as_deref();
+    let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, Product::IdMin).await?;
     let mut outcome = Outcome::new(Product::IdMin);
     let (name, number) = match check_identity(&state, &req.name, &req.id_number) {
         Ok(v) => v,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
+        Err(e) => return Err(call.fail(outcome, e).await),
     };
     outcome.name = Some(name.clone());
     outcome.id_number = Some(number.clone());
-    let bytes = match req.image.load("image", &state, &scene).await {
-        Ok(b) => b,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
-    };
+    let (bytes, mut outcome) = call.image(outcome, &req.image).await?;
     let asked = Instant::now();
     let query = AuthorityQuery { name, id_number: number, phone: None, bank_card: None, want_reference: true };
     let answer = state.authority.lookup(&query).await;
     outcome.timings.insert("authority".into(), ms(asked));
     let reference = match answer {
-        Err(e) => {
-            return Err(
-                record_failure(&state, &scene, &caller, order, outcome, started, authority_unavailable(e)).await
-            );
-        }
+        Err(e) => return Err(call.fail(outcome, authority_unavailable(e)).await),
         Ok(AuthorityAnswer::NotFound) => None,
         Ok(AuthorityAnswer::Found { name_matches: false, .. }) => {
             outcome.sub_code = "201".into();
@@ -575,33 +557,28 @@ pub async fn identity(
             outcome.sub_code = "202".into();
         }
         outcome.detail = json!({ "authority": state.authority.name() });
-        return finish(&state, &scene, &caller, order, outcome, started).await;
+        return call.finish(outcome).await;
     };
-    let (result, bytes, inference) = on_photo(&state, &caller, bytes, move |s, b| {
-        let probe = inspect(s, b, true);
-        let reference = match reference {
-            Reference::Template(t) => Ok(Some(t)),
-            // A reference photo without a usable face is the authority's problem (203).
-            Reference::Photo(photo) => match s.engine.subject_embedding(&photo) {
-                Ok((e, _)) => Ok(Some(e)),
-                Err(e) if e.is_bad_input() || matches!(e, FaceError::NoFace) => Ok(None),
-                Err(e) => Err(e),
-            },
-        };
-        probe.and_then(|p| reference.map(|r| (p, r)))
-    })
-    .await?;
-    outcome.images = vec![bytes];
-    outcome.timings.insert("inference".into(), inference);
-    let (probe, reference) = match result {
-        Ok(v) => v,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e.into()).await),
-    };
-    let (verdict, mut detail) = liveness_verdict(&scene, &probe);
+    let ((probe, reference), mut outcome) = call
+        .photo_work(outcome, bytes, move |s, b| {
+            let probe = inspect(s, b, true);
+            let reference = match reference {
+                Reference::Template(t) => Ok(Some(t)),
+                // A reference photo without a usable face is the authority's problem (203).
+                Reference::Photo(photo) => match s.engine.subject_embedding(&photo) {
+                    Ok((e, _)) => Ok(Some(e)),
+                    Err(e) if e.is_bad_input() || matches!(e, FaceError::NoFace) => Ok(None),
+                    Err(e) => Err(e),
+                },
+            };
+            probe.and_then(|p| reference.map(|r| (p, r)))
+        })
+        .await?;
+    let (verdict, mut detail) = liveness_verdict(&call.scene, &probe);
     outcome.quality = Some(round2(probe.quality.score));
     outcome.attack = probe.live_probability.map(|p| f64::from(((1.0 - p) * 1e4).round() / 1e4));
     detail["authority"] = json!(state.authority.name());
-    let threshold = scene.settings.far_level.score_threshold();
+    let threshold = call.scene.settings.far_level.score_threshold();
     outcome.threshold = Some(f64::from(threshold));
     match (reference, probe.embedding.as_ref(), verdict) {
         (None, _, _) => outcome.sub_code = "203".into(),
@@ -619,14 +596,14 @@ pub async fn identity(
             outcome.passed = comparison.score >= threshold;
             outcome.sub_code = if outcome.passed { "200" } else { "204" }.into();
             detail["similarity"] = json!(comparison.similarity);
-            detail["far_level"] = json!(scene.settings.far_level.label());
+            detail["far_level"] = json!(call.scene.settings.far_level.label());
         }
         (Some(_), None, None) => {
             return Err(ApiError::internal("embedding missing").with_request_id(&caller.request_id));
         }
     }
     outcome.detail = detail;
-    finish(&state, &scene, &caller, order, outcome, started).await
+    call.finish(outcome).await
 }
 
 // ---------------------------------------------------------------- attributes
@@ -673,27 +650,14 @@ pub async fn attributes(
     Extension(caller): Extension<Caller>,
     ProductInput(req): ProductInput<PhotoRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
-    let started = Instant::now();
-    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, Product::FaceAttributes).await?;
-    let order = req.order_no.as_deref();
-    let mut outcome = Outcome::new(Product::FaceAttributes);
-    let bytes = match req.image.load("image", &state, &scene).await {
-        Ok(b) => b,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
-    };
-    let (result, bytes, inference) = on_photo(&state, &caller, bytes, describe_faces).await?;
-    outcome.images = vec![bytes];
-    outcome.timings.insert("inference".into(), inference);
-    match result {
-        Ok(detail) => {
-            outcome.passed = true;
-            outcome.sub_code = "200".into();
-            outcome.quality = detail["faces"][0]["quality"]["score"].as_f64();
-            outcome.detail = detail;
-        }
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e.into()).await),
-    }
-    finish(&state, &scene, &caller, order, outcome, started).await
+    let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, Product::FaceAttributes).await?;
+    let (bytes, outcome) = call.image(Outcome::new(Product::FaceAttributes), &req.image).await?;
+    let (detail, mut outcome) = call.photo_work(outcome, bytes, describe_faces).await?;
+    outcome.passed = true;
+    outcome.sub_code = "200".into();
+    outcome.quality = detail["faces"][0]["quality"]["score"].as_f64();
+    outcome.detail = detail;
+    call.finish(outcome).await
 }
 
 // ---------------------------------------------------------------- element checks
@@ -730,14 +694,12 @@ pub async fn elements(
     Extension(caller): Extension<Caller>,
     ProductInput(req): ProductInput<ElementsRequest>,
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
-    let started = Instant::now();
     let product = match (&req.phone, &req.bank_card) {
         (_, Some(_)) => Product::Id4MetaBank,
         (Some(_), None) => Product::Id3MetaPhone,
         (None, None) => Product::Id2Meta,
     };
-    let scene = begin(&state, &caller, &req.scene_id, &req.order_no, product).await?;
-    let order = req.order_no.as_deref();
+    let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, product).await?;
     let mut outcome = Outcome::new(product);
     let checked = (|| {
         let (name, number) = check_identity(&state, &req.name, &req.id_number)?;
@@ -773,7 +735,7 @@ pub async fn elements(
     })();
     let (name, number, phone, card) = match checked {
         Ok(v) => v,
-        Err(e) => return Err(record_failure(&state, &scene, &caller, order, outcome, started, e).await),
+        Err(e) => return Err(call.fail(outcome, e).await),
     };
     outcome.name = Some(name.clone());
     outcome.id_number = Some(number.clone());
@@ -783,9 +745,7 @@ pub async fn elements(
     outcome.timings.insert("authority".into(), ms(asked));
     match answer {
         Err(e) => {
-            return Err(
-                record_failure(&state, &scene, &caller, order, outcome, started, authority_unavailable(e)).await
-            );
+            return Err(call.fail(outcome, authority_unavailable(e)).await);
         }
         Ok(AuthorityAnswer::NotFound) => {
             outcome.sub_code = "202".into();
@@ -804,5 +764,5 @@ pub async fn elements(
             });
         }
     }
-    finish(&state, &scene, &caller, order, outcome, started).await
+    call.finish(outcome).await
 }
