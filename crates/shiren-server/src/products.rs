@@ -83,6 +83,12 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// The quality score and, with a PAD model, the attack score of an inspected photo.
+    fn take_scores(&mut self, inspection: &Inspection) {
+        self.quality = Some(round2(inspection.quality.score));
+        self.attack = inspection.live_probability.map(|p| f64::from(((1.0 - p) * 1e4).round() / 1e4));
+    }
+
     fn new(product: Product) -> Self {
         Self {
             product,
@@ -474,8 +480,7 @@ pub async fn liveness(
     let (verdict, detail) = liveness_verdict(&call.scene, &inspection);
     outcome.passed = verdict.is_none();
     outcome.sub_code = verdict.unwrap_or("200").into();
-    outcome.quality = Some(round2(inspection.quality.score));
-    outcome.attack = inspection.live_probability.map(|p| f64::from(((1.0 - p) * 1e4).round() / 1e4));
+    outcome.take_scores(&inspection);
     outcome.detail = detail;
     call.finish(outcome).await
 }
@@ -575,8 +580,7 @@ pub async fn identity(
         })
         .await?;
     let (verdict, mut detail) = liveness_verdict(&call.scene, &probe);
-    outcome.quality = Some(round2(probe.quality.score));
-    outcome.attack = probe.live_probability.map(|p| f64::from(((1.0 - p) * 1e4).round() / 1e4));
+    outcome.take_scores(&probe);
     detail["authority"] = json!(state.authority.name());
     let threshold = call.scene.settings.far_level.score_threshold();
     outcome.threshold = Some(f64::from(threshold));
