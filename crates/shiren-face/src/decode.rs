@@ -1,36 +1,138 @@
-//! Image decoding: JPEG, PNG, WebP and BMP to RGB with EXIF orientation applied. Dimensions are
-//! read from the header and checked against the limits before any pixel buffer is allocated,
-//! so a small file declaring a huge image (a decompression bomb) costs nothing.
+//! Image decoding: JPEG, PNG, WebP and BMP to RGB with EXIF orientation applied, in two steps.
+//!
+//! [`plan`] reads only the header: it refuses what is over the limits before any pixel buffer
+//! exists (a small file declaring a huge image costs nothing), picks a DCT scale for large JPEGs
+//! and prices the memory the decode will take, so a server can admit work by its memory rather
+//! than by its byte size (a 125 KB PNG can decode to 120 MB). [`decode`] then checks that a JPEG's
+//! coded data is complete ([`crate::jpeg_scan`]) and decodes.
+//!
+//! Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale when the result still has
+//! `reduce_to_side` pixels on its longer side: the inverse DCT then produces the small image
+//! directly and the full-size one never exists. The engine's detector works on a 640 canvas and
+//! its recogniser on a 112 crop, so 1920 pixels leave every face the vendors' photo sizes can
+//! hold at full detail; `tests/engine.rs` measures that embeddings and verdicts hold.
 
 use std::io::Cursor;
 
-use image::{ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{ColorType, DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FaceError;
 use crate::imageops::RgbImage;
+use crate::jpeg_scan;
 
 /// Bounds on what the engine will decode.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct DecodeLimits {
     /// Largest encoded input accepted, in bytes.
     pub max_bytes: usize,
-    /// Longest side, in pixels.
+    /// Longest side the file may declare, in pixels.
     pub max_side: u32,
-    /// Width × height.
+    /// Width × height of the decoded image. 16.7 MP covers 4096×4096, and every phone photo up to
+    /// 12 MP at full size; the vendors' own range ends at 1920×1080.
     pub max_pixels: u64,
+    /// Width × height a JPEG may declare when it is decoded at a reduced scale (a 48 MP phone
+    /// photo decodes at 1/4 to 2000×1500).
+    pub max_source_pixels: u64,
     /// Shortest side; smaller images cannot hold a usable face.
     pub min_side: u32,
+    /// Decode JPEGs at the smallest DCT scale that keeps at least this many pixels on the longer
+    /// side; 0 always decodes at full size.
+    pub reduce_to_side: u32,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        Self { max_bytes: 20 << 20, max_side: 8192, max_pixels: 40_000_000, min_side: 32 }
+        Self {
+            max_bytes: 20 << 20,
+            max_side: 8192,
+            max_pixels: 1 << 24,
+            max_source_pixels: 50_000_000,
+            min_side: 32,
+            reduce_to_side: 1920,
+        }
     }
+}
+
+/// How an image will be decoded, known from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodePlan {
+    pub format: ImageFormat,
+    /// What the file declares.
+    pub width: u32,
+    pub height: u32,
+    /// 1, 2, 4 or 8: the JPEG DCT scale's denominator.
+    pub scale: u32,
+    /// The decoded size (before EXIF orientation).
+    pub decoded_width: u32,
+    pub decoded_height: u32,
+    /// Memory the decode and the engine's work on the image take at their peak, in bytes: the
+    /// decoder's own buffers, the RGB image and one rotated copy of it.
+    pub memory_bytes: u64,
+}
+
+/// Reads the header of `bytes` and decides how to decode it.
+pub fn plan(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodePlan, FaceError> {
+    let format = format_of(bytes, limits)?;
+    if format == ImageFormat::Jpeg {
+        let frame = jpeg_scan::read_frame(bytes, |w, h| check_source(w, h, limits))?;
+        let scale = jpeg_scale(frame.width, frame.height, limits);
+        let (dw, dh) = (frame.width.div_ceil(scale), frame.height.div_ceil(scale));
+        check_decoded(dw, dh, limits)?;
+        let decoded = u64::from(dw) * u64::from(dh);
+        // Grey JPEGs decode to one byte a pixel and are then expanded to RGB; progressive ones
+        // keep every coefficient (two bytes each) until the last scan.
+        let expand = if frame.components == 1 { decoded } else { 0 };
+        let coefficients = if frame.progressive { frame.coefficients * 2 } else { 0 };
+        return Ok(DecodePlan {
+            format,
+            width: frame.width,
+            height: frame.height,
+            scale,
+            decoded_width: dw,
+            decoded_height: dh,
+            memory_bytes: decoded * 6 + expand + coefficients,
+        });
+    }
+    let decoder = reader(bytes, format, limits).into_decoder().map_err(map_image_error)?;
+    let (width, height) = decoder.dimensions();
+    check_decoded(width, height, limits)?;
+    let color = decoder.color_type();
+    let native = u64::from(color.bytes_per_pixel());
+    let converted = if color == ColorType::Rgb8 { 0 } else { 3 };
+    Ok(DecodePlan {
+        format,
+        width,
+        height,
+        scale: 1,
+        decoded_width: width,
+        decoded_height: height,
+        memory_bytes: u64::from(width) * u64::from(height) * (native + converted + 3),
+    })
 }
 
 /// Decodes `bytes` into upright RGB.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, FaceError> {
+    let plan = plan(bytes, limits)?;
+    let image = if plan.format == ImageFormat::Jpeg {
+        // The walk also re-reads the header, so what is checked is what is decoded.
+        jpeg_scan::check_complete(bytes, |w, h| check_source(w, h, limits))?;
+        if plan.scale > 1 {
+            decode_jpeg_scaled(bytes, &plan, limits)?
+        } else {
+            decode_full(bytes, plan.format, limits)?
+        }
+    } else {
+        decode_full(bytes, plan.format, limits)?
+    };
+    let rgb = image.into_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    RgbImage::from_raw(w, h, rgb.into_raw())
+        .ok_or_else(|| FaceError::CorruptImage("decoded size does not match its dimensions".into()))
+}
+
+fn format_of(bytes: &[u8], limits: &DecodeLimits) -> Result<ImageFormat, FaceError> {
     if bytes.is_empty() {
         return Err(FaceError::EmptyImage);
     }
@@ -42,54 +144,108 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, FaceError
     if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Bmp) {
         return Err(FaceError::UnsupportedFormat(format!("{format:?} images are not accepted")));
     }
-    if format == ImageFormat::Jpeg {
-        check_jpeg_complete(bytes)?;
-    }
-
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    // Dimensions are checked by `check_dimensions` right after the header is read, with an
-    // error that names them; the decoder's own cap only bounds its allocations.
-    let mut decoder_limits = Limits::default();
-    // Room for the decoded image at 4 bytes a pixel plus the decoder's own buffers.
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4).saturating_add(64 << 20));
-    reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(map_image_error)?;
-    let (width, height) = decoder.dimensions();
-    check_dimensions(width, height, limits)?;
-    let orientation = decoder.orientation().map_err(map_image_error)?;
-    let mut img = image::DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
-    img.apply_orientation(orientation);
-    let rgb = img.into_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    RgbImage::from_raw(w, h, rgb.into_raw())
-        .ok_or_else(|| FaceError::CorruptImage("decoded size does not match its dimensions".into()))
+    Ok(format)
 }
 
-fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), FaceError> {
-    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
-        return Err(FaceError::ImageTooLarge {
-            width: width.into(),
-            height: height.into(),
-            max_side: limits.max_side,
-            max_pixels: limits.max_pixels,
-        });
+fn reader<'a>(bytes: &'a [u8], format: ImageFormat, limits: &DecodeLimits) -> ImageReader<Cursor<&'a [u8]>> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    // Dimensions are checked from the header with an error that names them; the decoder's own
+    // cap only bounds its allocations: 8 bytes a pixel (16-bit RGBA) plus its working buffers.
+    let mut decoder_limits = Limits::default();
+    decoder_limits.max_alloc = Some(max_alloc(limits));
+    reader.limits(decoder_limits);
+    reader
+}
+
+fn max_alloc(limits: &DecodeLimits) -> u64 {
+    limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+}
+
+fn decode_full(bytes: &[u8], format: ImageFormat, limits: &DecodeLimits) -> Result<DynamicImage, FaceError> {
+    let mut decoder = reader(bytes, format, limits).into_decoder().map_err(map_image_error)?;
+    let orientation = decoder.orientation().map_err(map_image_error)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(map_image_error)?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// A large JPEG through jpeg-decoder's reduced inverse DCT (zune-jpeg, behind `image`, always
+/// decodes at full size).
+fn decode_jpeg_scaled(bytes: &[u8], plan: &DecodePlan, limits: &DecodeLimits) -> Result<DynamicImage, FaceError> {
+    use jpeg_decoder::PixelFormat;
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc(limits)).unwrap_or(usize::MAX));
+    let wanted =
+        (plan.decoded_width.min(u32::from(u16::MAX)) as u16, plan.decoded_height.min(u32::from(u16::MAX)) as u16);
+    let (w, h) = decoder.scale(wanted.0, wanted.1).map_err(map_jpeg_error)?;
+    let pixels = decoder.decode().map_err(map_jpeg_error)?;
+    let format = decoder.info().map(|i| i.pixel_format);
+    let (w, h) = (u32::from(w), u32::from(h));
+    let mut img = match format {
+        Some(PixelFormat::RGB24) => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        Some(PixelFormat::L8) => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        _ => {
+            return Err(FaceError::UnsupportedFormat(
+                "large CMYK or 12-bit JPEGs are not accepted; send an RGB photo".into(),
+            ));
+        }
     }
+    .ok_or_else(|| FaceError::CorruptImage("decoded size does not match its dimensions".into()))?;
+    if let Some(orientation) = decoder.exif_data().and_then(Orientation::from_exif_chunk) {
+        img.apply_orientation(orientation);
+    }
+    Ok(img)
+}
+
+/// The coarsest DCT scale (a power of two up to 8) that keeps `reduce_to_side` on the longer
+/// side and a usable shorter side.
+fn jpeg_scale(width: u32, height: u32, limits: &DecodeLimits) -> u32 {
+    if limits.reduce_to_side == 0 {
+        return 1;
+    }
+    let (long, short) = (width.max(height), width.min(height));
+    let mut scale = 1;
+    while scale < 8 && long / (scale * 2) >= limits.reduce_to_side && short / (scale * 2) >= limits.min_side.max(256) {
+        scale *= 2;
+    }
+    scale
+}
+
+fn too_large(width: u32, height: u32, max_pixels: u64, limits: &DecodeLimits) -> FaceError {
+    FaceError::ImageTooLarge { width: width.into(), height: height.into(), max_side: limits.max_side, max_pixels }
+}
+
+/// What a JPEG may declare (it may be decoded smaller).
+fn check_source(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), FaceError> {
+    let pixels = u64::from(width) * u64::from(height);
+    if width > limits.max_side || height > limits.max_side || pixels > limits.max_source_pixels.max(limits.max_pixels) {
+        return Err(too_large(width, height, limits.max_source_pixels.max(limits.max_pixels), limits));
+    }
+    check_small(width, height, limits)
+}
+
+/// What a decoded image may be.
+fn check_decoded(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), FaceError> {
+    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(too_large(width, height, limits.max_pixels, limits));
+    }
+    check_small(width, height, limits)
+}
+
+fn check_small(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), FaceError> {
     if width < limits.min_side || height < limits.min_side {
         return Err(FaceError::ImageTooSmall { width, height, min_side: limits.min_side });
     }
     Ok(())
 }
 
-/// JPEG decoders fill a cut-off scan with grey instead of failing, so a truncated upload would
-/// silently be judged on a half-grey photo. A complete file has an end-of-image marker after
-/// its last start-of-scan (inside entropy-coded data 0xFF is always stuffed, so the pair
-/// cannot occur there by chance; an embedded thumbnail's markers come earlier).
-fn check_jpeg_complete(bytes: &[u8]) -> Result<(), FaceError> {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
-    match (last(0xDA), last(0xD9)) {
-        (None, _) => Err(FaceError::TruncatedImage("the JPEG has no image data (no start of scan)".into())),
-        (Some(sos), Some(eoi)) if eoi > sos => Ok(()),
-        _ => Err(FaceError::TruncatedImage("the JPEG ends before its end-of-image marker".into())),
+fn map_jpeg_error(e: jpeg_decoder::Error) -> FaceError {
+    match e {
+        jpeg_decoder::Error::Unsupported(u) => FaceError::UnsupportedFormat(format!("{u:?}")),
+        jpeg_decoder::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            FaceError::TruncatedImage(io.to_string())
+        }
+        other => FaceError::CorruptImage(other.to_string()),
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::align::arcface_transform;
 use crate::attributes::{AttributeModels, Attributes};
 use crate::compare::{Calibration, FarLevel, cosine};
-use crate::decode::{DecodeLimits, decode};
+use crate::decode::{DecodeLimits, DecodePlan, decode, plan};
 use crate::detect::{DetectOutcome, Detection, Detector, DetectorSettings};
 use crate::error::FaceError;
 use crate::imageops::{RgbImage, to_planar, warp_affine};
@@ -192,6 +192,12 @@ impl Engine {
 
     pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, FaceError> {
         decode(bytes, &self.config.limits)
+    }
+
+    /// How `bytes` would be decoded and the memory that takes, from the header alone; refuses
+    /// what is over the limits.
+    pub fn plan(&self, bytes: &[u8]) -> Result<DecodePlan, FaceError> {
+        plan(bytes, &self.config.limits)
     }
 
     /// Every face, trying 90/180/270 degree turns when none is found upright.

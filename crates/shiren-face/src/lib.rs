@@ -13,14 +13,16 @@ pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod imageops;
+pub mod jpeg_scan;
 pub mod landmarks;
+pub mod metadata;
 pub mod pad;
 pub mod quality;
 pub mod runtime;
 
 pub use attributes::{Attributes, Judged};
 pub use compare::{Calibration, FarLevel, cosine};
-pub use decode::DecodeLimits;
+pub use decode::{DecodeLimits, DecodePlan};
 pub use detect::{DetectMode, Detection, DetectorSettings};
 pub use engine::{Comparison, EmbeddedFace, Engine, EngineConfig, FaceSummary, Located, ModelPaths, Threshold};
 pub use error::FaceError;

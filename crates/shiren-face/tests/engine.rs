@@ -177,8 +177,16 @@ fn png_bytes(img: &image::RgbImage) -> Vec<u8> {
 fn bad_input_gets_distinct_errors() {
     let engine = engine(DetectMode::Fast);
     let original = photo("obama.jpg");
+    // Cut in half, then given the end-of-image marker a complete file ends with: the old
+    // marker check passed this at score 90; the walk of the coded data does not.
+    let mut half_with_end = original[..original.len() / 2].to_vec();
+    half_with_end.extend_from_slice(&[0xFF, 0xD9]);
+    let uniform = |w: u32, h: u32| png_bytes(&image::RgbImage::from_pixel(w, h, image::Rgb([200, 190, 180])));
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated JPEG", original[..original.len() / 3].to_vec(), "TRUNCATED_IMAGE"),
+        ("half a JPEG with an end marker", half_with_end, "TRUNCATED_IMAGE"),
+        // 125 KB on the wire, 120 MB decoded: over the decoded-pixel cap.
+        ("uniform 8000x5000 PNG", uniform(8000, 5000), "IMAGE_TOO_LARGE"),
         ("text file", b"name,id\nzhang san,110101199003077777\n".to_vec(), "UNSUPPORTED_FORMAT"),
         ("empty file", Vec::new(), "EMPTY_IMAGE"),
         ("PNG declaring 30000x30000", bomb_png(), "IMAGE_TOO_LARGE"),
@@ -194,6 +202,50 @@ fn bad_input_gets_distinct_errors() {
     let err = engine.compare(&png_bytes(&scenery), &original).unwrap_err();
     assert!(matches!(err, FaceError::NoFace), "{err}");
     assert!(!err.is_bad_input());
+}
+
+/// A large phone-style JPEG (obama.jpg enlarged 4×, 3640×4548) decodes at half scale through
+/// the reduced inverse DCT, never at full size, and the engine's answer stays the same.
+#[test]
+fn large_jpegs_decode_at_a_reduced_scale_without_changing_the_verdict() {
+    let fast = engine(DetectMode::Fast);
+    let original = image::load_from_memory(&photo("obama.jpg")).unwrap().to_rgb8();
+    let big = image::imageops::resize(
+        &original,
+        original.width() * 4,
+        original.height() * 4,
+        image::imageops::FilterType::CatmullRom,
+    );
+    let mut jpeg = Cursor::new(Vec::new());
+    big.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)).unwrap();
+    let jpeg = jpeg.into_inner();
+
+    let plan = fast.plan(&jpeg).unwrap();
+    assert_eq!((plan.width, plan.height, plan.scale), (3640, 4548, 2));
+    assert_eq!((plan.decoded_width, plan.decoded_height), (1820, 2274));
+    let decoded = fast.decode(&jpeg).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (1820, 2274));
+
+    let mut config = EngineConfig::new(ModelPaths::in_dir(store().root()));
+    config.limits.reduce_to_side = 0;
+    let full = Engine::load(config).unwrap();
+    assert_eq!(full.plan(&jpeg).unwrap().scale, 1);
+
+    let other = photo("obama2.jpg");
+    let (scaled, _) = fast.subject_embedding(&jpeg).unwrap();
+    let (whole, _) = full.subject_embedding(&jpeg).unwrap();
+    let agreement = cosine(&scaled, &whole);
+    // Measured: cosine 0.997, scores 90.67 (reduced) and 90.65 (full) against obama2.jpg.
+    assert!(agreement >= 0.99, "reduced vs full decode: cosine {agreement}");
+    let (a, b) = (fast.compare(&jpeg, &other).unwrap(), full.compare(&jpeg, &other).unwrap());
+    assert!((a.score - b.score).abs() < 1.0, "{} vs {}", a.score, b.score);
+    for far in [FarLevel::E3, FarLevel::E4, FarLevel::E5] {
+        assert_eq!(a.score >= far.score_threshold(), b.score >= far.score_threshold(), "{far:?}");
+    }
+    // And it needs a quarter of the memory.
+    assert!(fast.plan(&jpeg).unwrap().memory_bytes * 3 < full.plan(&jpeg).unwrap().memory_bytes);
+    let biden = photo("biden.jpg");
+    assert!(fast.compare(&jpeg, &biden).unwrap().score < FarLevel::E3.score_threshold());
 }
 
 /// A real PNG header and data stream that claims 30000×30000 pixels.
