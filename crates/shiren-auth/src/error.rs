@@ -46,6 +46,10 @@ pub enum AuthError {
         max_skew_secs: u64,
     },
 
+    /// `x-acs-content-sha256` is not 64 lowercase hex digits, so no body can match it.
+    #[error("x-acs-content-sha256 must be the lowercase hex SHA-256 of the body (64 digits), not `{0}`")]
+    MalformedContentSha256(String),
+
     /// `x-acs-content-sha256` does not match the body that actually arrived.
     #[error("x-acs-content-sha256 is `{declared}` but the body hashes to `{computed}`")]
     ContentSha256Mismatch {
@@ -78,6 +82,7 @@ impl AuthError {
             AuthError::InvalidTimestamp(_) => "InvalidTimestamp",
             AuthError::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
             AuthError::ContentSha256Mismatch { .. } => "ContentSha256Mismatch",
+            AuthError::MalformedContentSha256(_) => "InvalidContentSha256",
             AuthError::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
         }
     }
@@ -98,6 +103,7 @@ mod tests {
             AuthError::InvalidTimestamp(String::new()),
             AuthError::RequestTimeTooSkewed { request_time: 0, server_time: 0, max_skew_secs: 0 },
             AuthError::ContentSha256Mismatch { declared: String::new(), computed: String::new() },
+            AuthError::MalformedContentSha256(String::new()),
             AuthError::SignatureDoesNotMatch { canonical_request: String::new() },
         ];
         let mut codes: Vec<&str> = all.iter().map(AuthError::code).collect();

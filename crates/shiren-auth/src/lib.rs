@@ -60,7 +60,10 @@ pub use date::{DEFAULT_MAX_SKEW_SECS, check_skew, format_acs_date, parse_acs_dat
 pub use encoding::{QueryParams, canonical_uri, encode_path, percent_decode, percent_encode};
 pub use error::AuthError;
 pub use signer::{SignParams, Signer, new_nonce};
-pub use verify::{Credential, REQUIRED_SIGNED_HEADERS, parse_authorization, request_time, verify, verify_at};
+pub use verify::{
+    Credential, DeclaredBody, REQUIRED_SIGNED_HEADERS, parse_authorization, request_time, verify, verify_at,
+    verify_head, verify_head_at,
+};
 
 #[cfg(test)]
 mod tests;

@@ -92,6 +92,7 @@ fn published_example_through_signer_and_verifier() {
 }
 
 /// A signed request as it travels: method, wire path, wire query, headers, body.
+#[derive(Clone)]
 struct Wire {
     method: String,
     path: String,
@@ -504,4 +505,40 @@ fn an_empty_secret_never_verifies() {
     let headers = Signer::new(ID, "").sign_at(&params, NOW, "n");
     let wire = Wire { method: "GET".into(), path: "/".into(), query: String::new(), headers, body: Vec::new() };
     assert!(signature_mismatch(check(&wire, "")));
+}
+
+#[test]
+fn head_is_verified_before_the_body_and_the_body_after() {
+    let w = signed_wire();
+    let credential = Credential::from_headers(&w.headers).unwrap();
+    let query = QueryParams::parse(&w.query);
+    let head = |headers: &[(String, String)]| {
+        let request = Request { method: &w.method, path: &w.path, query: &query, headers, payload: Payload::Body(b"") };
+        verify_head_at(&request, &credential, SECRET, NOW + 5, DEFAULT_MAX_SKEW_SECS)
+    };
+    // The right secret authenticates the head; only the signed body then passes.
+    let declared = head(&w.headers).unwrap();
+    assert_eq!(declared.check(&w.body), Ok(()));
+    assert!(matches!(declared.check(b"{\"image\":\"swapped\"}"), Err(AuthError::ContentSha256Mismatch { .. })));
+    // The wrong secret fails before any body is involved.
+    let request =
+        Request { method: &w.method, path: &w.path, query: &query, headers: &w.headers, payload: Payload::Body(b"") };
+    assert!(matches!(verify_head(&request, &credential, "wrong"), Err(AuthError::SignatureDoesNotMatch { .. })));
+    // Declaring another body's hash breaks the signature, since the header is signed.
+    let mut other = w.clone();
+    set_header(&mut other, "x-acs-content-sha256", &sha256_hex(b"other"));
+    assert!(matches!(head(&other.headers), Err(AuthError::SignatureDoesNotMatch { .. })));
+    // A declared hash that is not 64 lowercase hex digits can never match.
+    for bad in ["", "abc", &sha256_hex(&w.body).to_uppercase(), &format!("{}0", sha256_hex(&w.body))] {
+        let mut malformed = w.clone();
+        set_header(&mut malformed, "x-acs-content-sha256", bad);
+        assert!(matches!(head(&malformed.headers), Err(AuthError::MalformedContentSha256(_))), "{bad:?}");
+    }
+    // The clock is judged as in verify_at.
+    let request =
+        Request { method: &w.method, path: &w.path, query: &query, headers: &w.headers, payload: Payload::Body(b"") };
+    assert!(matches!(
+        verify_head_at(&request, &credential, SECRET, NOW + 10_000, 900),
+        Err(AuthError::RequestTimeTooSkewed { .. })
+    ));
 }

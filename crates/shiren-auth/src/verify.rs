@@ -2,7 +2,7 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::canonical::{ALGORITHM, Request, canonical_request, header_value, hmac_sha256, is_signable_header};
+use crate::canonical::{ALGORITHM, Payload, Request, canonical_request, header_value, hmac_sha256, is_signable_header};
 use crate::{AuthError, check_skew, normalize_signed_headers, parse_acs_date, string_to_sign};
 
 /// Headers every request must sign: without them a signature could be replayed against another
@@ -106,8 +106,80 @@ fn is_header_name_byte(b: u8) -> bool {
 /// secret never verifies.
 ///
 /// The time and the nonce are not judged here: see [`verify_at`], and keep a record of nonces
-/// seen within the time window to refuse replays.
+/// seen within the time window to refuse replays. A server that wants to authenticate a request
+/// before reading its body uses [`verify_head`] instead.
 pub fn verify(request: &Request<'_>, credential: &Credential, access_key_secret: &str) -> Result<(), AuthError> {
+    check_signed_headers(request, credential)?;
+    let computed = request.payload.sha256_hex();
+    let declared = header_value(request.headers, "x-acs-content-sha256").unwrap_or_default();
+    if declared != computed {
+        return Err(AuthError::ContentSha256Mismatch { declared, computed });
+    }
+    check_signature(request, credential, access_key_secret)
+}
+
+/// The body a request declared in `x-acs-content-sha256`, whose signature has been checked from the
+/// head alone: the body that then arrives must hash to it ([`DeclaredBody::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "the body is authentic only once DeclaredBody::check has passed"]
+pub struct DeclaredBody {
+    sha256_hex: String,
+}
+
+impl DeclaredBody {
+    /// The declared lowercase hex SHA-256.
+    pub fn sha256_hex(&self) -> &str {
+        &self.sha256_hex
+    }
+
+    /// Whether `body` is the body that was signed.
+    pub fn check(&self, body: &[u8]) -> Result<(), AuthError> {
+        let computed = crate::sha256_hex(body);
+        if computed == self.sha256_hex {
+            Ok(())
+        } else {
+            Err(AuthError::ContentSha256Mismatch { declared: self.sha256_hex.clone(), computed })
+        }
+    }
+}
+
+/// Checks a request's signature before its body is read, trusting `x-acs-content-sha256` for the
+/// body's hash (the signature covers that header), so that a server spends nothing on a body sent
+/// by someone who cannot sign. `request.payload` is ignored.
+///
+/// Everything [`verify`] checks is checked, except that the body matches: the caller reads the
+/// body (bounded) and passes it to [`DeclaredBody::check`], and must refuse the request when that
+/// fails. The declared hash must be 64 lowercase hex digits.
+pub fn verify_head(
+    request: &Request<'_>,
+    credential: &Credential,
+    access_key_secret: &str,
+) -> Result<DeclaredBody, AuthError> {
+    check_signed_headers(request, credential)?;
+    let declared = header_value(request.headers, "x-acs-content-sha256").unwrap_or_default();
+    if declared.len() != 64 || !declared.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(AuthError::MalformedContentSha256(declared.chars().take(80).collect()));
+    }
+    let head = Request { payload: Payload::Sha256Hex(&declared), ..*request };
+    check_signature(&head, credential, access_key_secret)?;
+    Ok(DeclaredBody { sha256_hex: declared })
+}
+
+/// [`verify_head`], then requires `x-acs-date` to be within `max_skew_secs` of `now_secs`.
+pub fn verify_head_at(
+    request: &Request<'_>,
+    credential: &Credential,
+    access_key_secret: &str,
+    now_secs: i64,
+    max_skew_secs: u64,
+) -> Result<DeclaredBody, AuthError> {
+    let declared = verify_head(request, credential, access_key_secret)?;
+    check_skew(request_time(request)?, now_secs, max_skew_secs)?;
+    Ok(declared)
+}
+
+/// What must be signed is signed, and what is signed is present.
+fn check_signed_headers(request: &Request<'_>, credential: &Credential) -> Result<(), AuthError> {
     for name in REQUIRED_SIGNED_HEADERS {
         if !credential.is_signed(name) {
             return Err(AuthError::MissingSignedHeader(name.to_owned()));
@@ -123,13 +195,11 @@ pub fn verify(request: &Request<'_>, credential: &Credential, access_key_secret:
             return Err(AuthError::MissingSignedHeader(name.trim().to_ascii_lowercase()));
         }
     }
+    Ok(())
+}
 
-    let computed = request.payload.sha256_hex();
-    let declared = header_value(request.headers, "x-acs-content-sha256").unwrap_or_default();
-    if declared != computed {
-        return Err(AuthError::ContentSha256Mismatch { declared, computed });
-    }
-
+/// Recomputes the signature over `request` (its payload hash included) and compares in constant time.
+fn check_signature(request: &Request<'_>, credential: &Credential, access_key_secret: &str) -> Result<(), AuthError> {
     let canonical = canonical_request(request, &credential.signed_headers);
     let expected = hmac_sha256(access_key_secret.as_bytes(), string_to_sign(&canonical).as_bytes());
     let mut presented = [0u8; 32];
