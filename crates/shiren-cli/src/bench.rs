@@ -98,23 +98,19 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
             DetectMode::Fast => "fast (default)",
             DetectMode::Reference => "reference (one 640 pass)",
         };
-        println!(
+        out!(
             "shiren bench: {} vs {}, detector {name}, one thread, {runs} runs, similarity {similarity:.4}",
             a.display(),
             b.display()
         );
-        println!("  decode        median {:8.2} ms per image", median(&mut decode));
-        println!("  detect        median {:8.2} ms per image ({detector_runs} detector runs)", median(&mut detect));
-        println!("  align         median {:8.2} ms per image", median(&mut align));
-        println!("  embed         median {:8.2} ms per image", median(&mut embed));
-        println!("  landmarks     median {:8.2} ms per image (not part of compare)", median(&mut landmarks));
+        out!("  decode        median {:8.2} ms per image", median(&mut decode));
+        out!("  detect        median {:8.2} ms per image ({detector_runs} detector runs)", median(&mut detect));
+        out!("  align         median {:8.2} ms per image", median(&mut align));
+        out!("  embed         median {:8.2} ms per image", median(&mut embed));
+        out!("  landmarks     median {:8.2} ms per image (not part of compare)", median(&mut landmarks));
         let (t, inf) = (median(&mut total), median(&mut inference));
-        println!("  compare       median {:8.2} ms end to end (decode, detect, align, embed both photos)", t);
-        println!(
-            "  inference     median {:8.2} ms of model runs inside that compare; ratio {:.2}",
-            inf,
-            t / inf.max(1e-9)
-        );
+        out!("  compare       median {:8.2} ms end to end (decode, detect, align, embed both photos)", t);
+        out!("  inference     median {:8.2} ms of model runs inside that compare; ratio {:.2}", inf, t / inf.max(1e-9));
         if args.two_threads {
             let engine = super::load_engine(model_dir, mode, false, 2)?;
             let mut times = Vec::with_capacity(runs);
@@ -125,7 +121,7 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
                     times.push(t.elapsed());
                 }
             }
-            println!("  compare       median {:8.2} ms end to end on two threads (one photo each)", median(&mut times));
+            out!("  compare       median {:8.2} ms end to end on two threads (one photo each)", median(&mut times));
         }
     }
     Ok(())

@@ -136,7 +136,7 @@ pub fn call(args: CallArgs) -> anyhow::Result<u8> {
     let client = Client::new(&args.client)?;
     let (status, value) =
         super::service::runtime()?.block_on(client.send(&args.method.to_uppercase(), &args.path, body))?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    out!("{}", serde_json::to_string_pretty(&value)?);
     if (200..300).contains(&status) {
         Ok(0)
     } else {
@@ -167,7 +167,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let (path, query) = args.path.split_once('?').unwrap_or((args.path.as_str(), ""));
     for (k, v) in client.headers(&args.method.to_uppercase(), path, &QueryParams::parse(query), &body) {
         if k != "host" {
-            println!("{k}: {v}");
+            out!("{k}: {v}");
         }
     }
     Ok(())
@@ -228,16 +228,24 @@ pub fn load(model_dir: &Option<PathBuf>, args: LoadArgs) -> anyhow::Result<()> {
     let body = Arc::new(body);
     let client = Client::new(&args.client)?;
     let rt = super::service::runtime()?;
-    println!(
+    out!(
         "load test: PV_FC, {} vs {}, {} requests a run (at most {} s)",
         a.display(),
         b.display(),
         args.requests,
         args.max_seconds
     );
-    println!(
+    out!(
         "{:>7} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>9} {:>9}",
-        "clients", "requests", "ok", "503", "errors", "compares/s", "p50 ms", "p99 ms", "max ms"
+        "clients",
+        "requests",
+        "ok",
+        "503",
+        "errors",
+        "compares/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
     );
     for &clients in &args.concurrency {
         let clients = clients.max(1);
@@ -284,7 +292,7 @@ pub fn load(model_dir: &Option<PathBuf>, args: LoadArgs) -> anyhow::Result<()> {
         let errors: Vec<&(u16, f64, String)> = all.iter().filter(|(s, _, _)| *s != 200 && *s != 503).collect();
         let mut sorted = ok.clone();
         sorted.sort_by(f64::total_cmp);
-        println!(
+        out!(
             "{:>7} {:>8} {:>6} {:>6} {:>7} {:>10.1} {:>9.1} {:>9.1} {:>9.1}",
             clients,
             all.len(),
@@ -297,7 +305,7 @@ pub fn load(model_dir: &Option<PathBuf>, args: LoadArgs) -> anyhow::Result<()> {
             sorted.last().copied().unwrap_or(0.0)
         );
         if let Some((status, _, what)) = errors.first() {
-            println!("        first error: HTTP {status} {what}");
+            out!("        first error: HTTP {status} {what}");
         }
     }
     // The same work without HTTP, for the overhead figure: one thread, and two threads (one
@@ -314,10 +322,7 @@ pub fn load(model_dir: &Option<PathBuf>, args: LoadArgs) -> anyhow::Result<()> {
             }
         }
         times.sort_by(f64::total_cmp);
-        println!(
-            "engine alone (in process, {threads} thread(s)): median {:.1} ms per compare",
-            percentile(&times, 50.0)
-        );
+        out!("engine alone (in process, {threads} thread(s)): median {:.1} ms per compare", percentile(&times, 50.0));
     }
     Ok(())
 }

@@ -4,6 +4,14 @@
 //! truncated, unsupported or oversized image); 5 internal error (models, runtime, service
 //! start-up); 6 `call` got an error answer from the service.
 
+/// `println!` that ends the program quietly when standard output is closed (`shiren ... | head`)
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod client;
 mod service;
@@ -152,6 +160,20 @@ impl From<FaceError> for Failure {
     }
 }
 
+/// Writes a line to standard output; a reader that went away ends the program with success,
+/// as it has all it wanted.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("shiren: writing to standard output failed: {e}");
+        std::process::exit(i32::from(EXIT_INTERNAL));
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHIREN_LOG").unwrap_or_else(|_| "warn".into()))
@@ -160,12 +182,36 @@ fn main() -> ExitCode {
     // Outbound TLS (image URLs, S3, the HTTP authority, `call`) uses ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    let json = cli.command.prints_json();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            let code = failure.error.downcast_ref::<FaceError>().map(FaceError::code).unwrap_or("ERROR");
+            let code = failure.error.downcast_ref::<FaceError>().map(FaceError::code).unwrap_or(match failure.code {
+                EXIT_NO_FACE => "NO_FACE",
+                EXIT_BAD_INPUT => "BAD_INPUT",
+                _ => "ERROR",
+            });
+            // Scripts asking for JSON get every outcome as JSON on standard output, failures
+            // included; people still read the error on standard error.
+            if json {
+                let error =
+                    json!({ "code": code, "message": format!("{:#}", failure.error), "exit_code": failure.code });
+                out!("{}", json!({ "error": error }));
+            }
             eprintln!("shiren: {code}: {:#}", failure.error);
             ExitCode::from(failure.code)
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output.
+    fn prints_json(&self) -> bool {
+        match self {
+            Command::Detect(a) | Command::Embed(a) | Command::Quality(a) | Command::Attributes(a) => a.engine.json,
+            Command::Compare(a) => a.engine.json,
+            Command::Keys { command, .. } => command.prints_json(),
+            _ => false,
         }
     }
 }
@@ -207,7 +253,7 @@ fn mode(m: Mode) -> DetectMode {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    out!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -223,7 +269,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "faces": located.faces.iter().map(|f| json!({"box": f.bbox, "score": f.score, "landmarks": f.keypoints})).collect::<Vec<_>>(),
                 }));
             } else {
-                println!(
+                out!(
                     "{} face(s) in {} ({}x{}, turned {} degrees)",
                     located.faces.len(),
                     args.image.display(),
@@ -232,9 +278,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     located.rotation
                 );
                 for (i, f) in located.faces.iter().enumerate() {
-                    println!(
+                    out!(
                         "  #{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3}",
-                        f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score
+                        f.bbox[0],
+                        f.bbox[1],
+                        f.bbox[2],
+                        f.bbox[3],
+                        f.score
                     );
                 }
             }
@@ -248,7 +298,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 for (i, f) in faces.iter().enumerate() {
                     let head: Vec<String> = f.embedding.iter().take(4).map(|v| format!("{v:.4}")).collect();
-                    println!(
+                    out!(
                         "#{i}: box [{:.0}, {:.0}, {:.0}, {:.0}] score {:.3} embedding [{}, ...] (512)",
                         f.bbox[0],
                         f.bbox[1],
@@ -274,9 +324,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "faces": c.faces,
                 }));
             } else {
-                println!("similarity {:.4}  score {:.2}/100", c.similarity, c.score);
+                out!("similarity {:.4}  score {:.2}/100", c.similarity, c.score);
                 for t in &c.thresholds {
-                    println!(
+                    out!(
                         "  FAR {}: threshold {:.0} -> {}",
                         t.far.label(),
                         t.score,
@@ -297,12 +347,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     &json!({"face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox, "quality": q}),
                 );
             } else {
-                println!(
+                out!(
                     "quality {:.1}/100{}",
                     q.score,
                     if q.issues.is_empty() { String::new() } else { format!(" ({})", q.issues.join(", ")) }
                 );
-                println!(
+                out!(
                     "  blur {:.2}  brightness {:.0}  unevenness {:.2}  face size {:.0}px  outside {:.0}%",
                     q.blur,
                     q.brightness,
@@ -310,7 +360,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     q.face_size,
                     q.outside_fraction * 100.0
                 );
-                println!("  pose yaw {:.1}  pitch {:.1}  roll {:.1}", q.pose.yaw, q.pose.pitch, q.pose.roll);
+                out!("  pose yaw {:.1}  pitch {:.1}  roll {:.1}", q.pose.yaw, q.pose.pitch, q.pose.roll);
             }
             Ok(())
         }
@@ -328,24 +378,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     "blur": q.blur, "brightness": q.brightness, "attributes": attrs,
                 }));
             } else {
-                println!(
+                out!(
                     "faces {}  pose yaw {:.1} pitch {:.1} roll {:.1}",
                     located.faces.len(),
                     lm.pose.yaw,
                     lm.pose.pitch,
                     lm.pose.roll
                 );
-                println!(
+                out!(
                     "eyes open {:.2}/{:.2}  mouth open {:.2}",
-                    lm.eye_openness[0], lm.eye_openness[1], lm.mouth_openness
+                    lm.eye_openness[0],
+                    lm.eye_openness[1],
+                    lm.mouth_openness
                 );
                 if let shiren_face::Judged::Value(g) = &attrs.gender {
-                    println!("gender {} ({:.2})", g.value, g.confidence);
+                    out!("gender {} ({:.2})", g.value, g.confidence);
                 }
                 if let shiren_face::Judged::Value(age) = &attrs.age {
-                    println!("age {:.0}", age);
+                    out!("age {:.0}", age);
                 }
-                println!("glasses, mask, smile: not available (no model shipped can judge them)");
+                out!("glasses, mask, smile: not available (no model shipped can judge them)");
             }
             Ok(())
         }
@@ -379,20 +431,20 @@ fn models(model_dir: &Option<PathBuf>, cmd: ModelsCommand) -> anyhow::Result<()>
             for s in &report.skipped {
                 eprintln!("skipped {s}");
             }
-            println!("models ready in {}", store.root().display());
+            out!("models ready in {}", store.root().display());
             Ok(())
         }
         ModelsCommand::Verify => {
             let problems = store.verify(Group::ALL);
             if problems.is_empty() {
-                println!("all installed files match the manifest ({})", store.root().display());
+                out!("all installed files match the manifest ({})", store.root().display());
                 Ok(())
             } else {
                 anyhow::bail!("{} problem(s):\n{}", problems.len(), problems.join("\n"))
             }
         }
         ModelsCommand::Path => {
-            println!("{}", store.root().display());
+            out!("{}", store.root().display());
             Ok(())
         }
     }

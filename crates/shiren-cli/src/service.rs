@@ -34,7 +34,7 @@ impl ServiceArgs {
 }
 
 async fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    shiren_server::config::prepare_data_dir(&config.data_dir)?;
     let keys = match &config.master_key {
         Some(k) => Keyring::from_base64(k)?,
         None => Keyring::load_or_create(&config.data_dir.join("master.key"))?,
@@ -73,6 +73,12 @@ pub enum KeysCommand {
     },
 }
 
+impl KeysCommand {
+    pub fn prints_json(&self) -> bool {
+        matches!(self, KeysCommand::Create { json: true, .. } | KeysCommand::List { json: true })
+    }
+}
+
 pub fn keys(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: KeysCommand) -> anyhow::Result<()> {
     let config = args.load(model_dir)?;
     runtime()?.block_on(async {
@@ -82,25 +88,25 @@ pub fn keys(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: KeysCommand) -
             KeysCommand::Create { policy, description, json } => {
                 let policy = Policy::parse(&policy).context("policy must be full or readonly")?;
                 let (key, secret) = store.create_access_key(policy, &description).await?;
-                store.audit(&actor, "key.create", &key.id, &json!({ "policy": policy }).to_string(), "cli").await?;
+                audit(&store, &actor, "key.create", &key.id, &json!({ "policy": policy }).to_string()).await?;
                 if json {
-                    println!("{}", json!({ "access_key_id": key.id, "access_key_secret": secret, "policy": policy }));
+                    out!("{}", json!({ "access_key_id": key.id, "access_key_secret": secret, "policy": policy }));
                 } else {
-                    println!(
+                    out!(
                         "access key id:     {}\naccess key secret: {secret}\npolicy:            {}",
                         key.id,
                         policy.as_str()
                     );
-                    println!("(the secret is shown only now; it is stored encrypted)");
+                    out!("(the secret is shown only now; it is stored encrypted)");
                 }
             }
             KeysCommand::List { json } => {
                 let keys = store.list_access_keys().await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&keys)?);
+                    out!("{}", serde_json::to_string_pretty(&keys)?);
                 } else {
                     for k in keys {
-                        println!("{}  {:8}  {:8}  {}", k.id, k.policy.as_str(), k.status, k.description);
+                        out!("{}  {:8}  {:8}  {}", k.id, k.policy.as_str(), k.status, k.description);
                     }
                 }
             }
@@ -110,8 +116,8 @@ pub fn keys(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: KeysCommand) -
                 if !store.delete_access_key(&id).await? {
                     bail!("no access key {id}");
                 }
-                store.audit(&actor, "key.delete", &id, "{}", "cli").await?;
-                println!("deleted {id}");
+                audit(&store, &actor, "key.delete", &id, "{}").await?;
+                out!("deleted {id}");
             }
         }
         store.close().await;
@@ -124,8 +130,17 @@ async fn set_status(store: &Store, actor: &str, id: &str, enabled: bool) -> anyh
         bail!("no access key {id}");
     }
     let action = if enabled { "key.enable" } else { "key.disable" };
-    store.audit(actor, action, id, "{}", "cli").await?;
-    println!("{id} {}", if enabled { "enabled" } else { "disabled" });
+    audit(store, actor, action, id, "{}").await?;
+    out!("{id} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+/// Administration from the command line is audited like the API's, as `cli:USER`.
+async fn audit(store: &Store, actor: &str, action: &str, target: &str, detail: &str) -> anyhow::Result<()> {
+    let request_id = shiren_store::new_id("cli");
+    let event =
+        shiren_store::AuditEvent { actor, action, target, detail, request_id: &request_id, ..Default::default() };
+    store.audit(&event).await?;
     Ok(())
 }
 
@@ -226,19 +241,16 @@ pub fn authority(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: Authority
                 .await?;
             imported += 1;
         }
-        store
-            .audit(
-                &format!("cli:{}", whoami()),
-                "authority.import",
-                &csv.display().to_string(),
-                &json!({ "imported": imported, "rejected": rejected }).to_string(),
-                "cli",
-            )
-            .await?;
+        audit(
+            &store,
+            &format!("cli:{}", whoami()),
+            "authority.import",
+            &csv.display().to_string(),
+            &json!({ "imported": imported, "rejected": rejected }).to_string(),
+        )
+        .await?;
         store.close().await;
-        println!(
-            "imported {imported} identities ({without_face} without a usable reference photo), rejected {rejected}"
-        );
+        out!("imported {imported} identities ({without_face} without a usable reference photo), rejected {rejected}");
         Ok(())
     })
 }

@@ -99,3 +99,36 @@ fn exit_codes_tell_no_face_from_bad_input() {
 
     assert_eq!(run(&["compare", &photo("obama.jpg")]).status.code(), Some(2));
 }
+
+#[test]
+fn json_mode_reports_failures_as_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let grey = dir.path().join("grey.png");
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&grey).unwrap();
+    let out = run(&["compare", grey.to_str().unwrap(), &photo("obama.jpg"), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["error"]["code"].as_str(), v["error"]["exit_code"].as_u64()), (Some("NO_FACE"), Some(3)), "{v}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a photo\n").unwrap();
+    let out = run(&["quality", text.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(4));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "UNSUPPORTED_FORMAT");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    // `shiren embed PHOTO | true`: the reader is gone before the first line is written.
+    let mut child = bin()
+        .args(["embed", &photo("obama.jpg"), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

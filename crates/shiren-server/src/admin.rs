@@ -8,9 +8,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shiren_store::{AccessKey, DailyStats, Policy, RecordFilter, RecordRow, civil_from_days, days_from_civil, now_ms};
+use shiren_store::{
+    AccessKey, AuditEvent, DailyStats, Paging, Policy, RecordFilter, RecordRow, civil_from_days, days_from_civil,
+    now_ms,
+};
 
-use crate::auth::{Caller, RequestId};
+use crate::auth::{Caller, ClientRequestId, RequestId, source_of};
 use crate::authority::id_hash;
 use crate::error::ApiError;
 use crate::products::Envelope;
@@ -23,8 +26,25 @@ async fn audit(
     target: &str,
     detail: serde_json::Value,
 ) -> Result<(), ApiError> {
-    state.store.audit(&caller.key_id, action, target, &detail.to_string(), &caller.request_id).await?;
+    let source = caller.source.map(|s| s.to_string());
+    let event = AuditEvent {
+        actor: &caller.key_id,
+        action,
+        target,
+        detail: &detail.to_string(),
+        request_id: &caller.request_id,
+        client_request_id: caller.client_request_id.as_deref(),
+        source: source.as_deref(),
+    };
+    state.store.audit(&event).await?;
     Ok(())
+}
+
+/// The page a listing asks for; refused when below 1 or so far that its offset overflows.
+fn paging(page: Option<i64>, page_size: Option<i64>, default_size: i64, max_size: i64) -> Result<Paging, ApiError> {
+    Paging::new(page.unwrap_or(1), page_size.unwrap_or(default_size), max_size).ok_or_else(|| {
+        ApiError::bad_request("InvalidParameter.Page", "page must be 1 or more, and not so large that it overflows")
+    })
 }
 
 fn tag(caller: &Caller) -> impl Fn(ApiError) -> ApiError + '_ {
@@ -381,8 +401,11 @@ pub async fn list_records(
     if let Some(p) = &q.product
         && !Product::ALL.iter().any(|x| x.code() == p)
     {
-        return Err(ApiError::bad_request("InvalidParameter.Product", format!("unknown product {p:?}"))
-            .with_request_id(&caller.request_id));
+        return Err(ApiError::bad_request(
+            "InvalidParameter.Product",
+            format!("unknown product {}", crate::error::echo(p)),
+        )
+        .with_request_id(&caller.request_id));
     }
     let filter = RecordFilter {
         scene_id: q.scene_id.clone(),
@@ -395,12 +418,8 @@ pub async fn list_records(
         record_id: q.verification_id.clone(),
         id_number_hash: q.id_number.as_deref().map(|n| id_hash(state.store.keys(), n)),
     };
-    let page = state
-        .store
-        .list_records(&filter, q.page.unwrap_or(1), q.page_size.unwrap_or(20))
-        .await
-        .map_err(ApiError::from)
-        .map_err(tag(&caller))?;
+    let paging = paging(q.page, q.page_size, 20, 100).map_err(tag(&caller))?;
+    let page = state.store.list_records(&filter, paging).await.map_err(ApiError::from).map_err(tag(&caller))?;
     let searched_person = q.id_number.is_some();
     audit(
         &state,
@@ -450,10 +469,11 @@ pub async fn get_record(
         .iter()
         .map(|i| {
             format!(
-                "/v1/images/{}/{}?expires={expires}&signature={}",
+                "/v1/images/{}/{}?expires={expires}&key={}&signature={}",
                 i.record_id,
                 i.idx,
-                state.images.link_signature(&i.record_id, i.idx, expires)
+                caller.key_id,
+                state.images.link_signature(&i.record_id, i.idx, expires, &caller.key_id)
             )
         })
         .collect();
@@ -481,32 +501,79 @@ pub async fn delete_record(
     Ok(Envelope::ok(&caller.request_id, json!({ "deleted": id, "images_deleted": images })))
 }
 
-/// Removes the record, then its image objects; `None` if there was no record.
+/// Removes the record and queues its image objects in one transaction, then deletes the objects;
+/// one that cannot be deleted now stays queued and the sweeper retries it, so no face image
+/// outlives its record for long. `None` if there was no record; otherwise the images removed.
 pub async fn delete_record_and_images(state: &AppState, id: &str) -> Result<Option<usize>, ApiError> {
     let Some(images) = state.store.delete_record(id).await? else { return Ok(None) };
     for image in &images {
-        state.images.delete(&image.object_key).await?;
+        delete_object(state, &image.object_key).await;
     }
     Ok(Some(images.len()))
+}
+
+/// Deletes one queued object; `true` when it is gone.
+async fn delete_object(state: &AppState, object_key: &str) -> bool {
+    match state.images.delete(object_key).await {
+        Ok(()) => match state.store.object_deleted(object_key).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "unqueueing a deleted image failed; it will be deleted again");
+                false
+            }
+        },
+        Err(e) => {
+            tracing::warn!(object = object_key, error = %e, "deleting an image failed; the sweeper retries it");
+            false
+        }
+    }
+}
+
+/// Retries queued image deletions; returns how many succeeded.
+pub async fn retry_object_deletions(state: &AppState) -> usize {
+    let mut done = 0;
+    loop {
+        let keys = match state.store.pending_object_deletions(500).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing queued image deletions failed");
+                return done;
+            }
+        };
+        let mut deleted = 0;
+        for key in &keys {
+            if delete_object(state, key).await {
+                deleted += 1;
+            }
+        }
+        done += deleted;
+        if keys.len() < 500 || deleted == 0 {
+            return done;
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
     pub expires: i64,
+    pub key: String,
     pub signature: String,
 }
 
-/// An expiring image link (the link's signature is the credential).
+/// An expiring image link. The link's signature is the credential; the read is audited under
+/// the key that made the link, which must still be enabled.
 pub async fn image_link(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(ClientRequestId(client_request_id)): Extension<ClientRequestId>,
     Path((record_id, idx)): Path<(String, i64)>,
+    extensions: axum::http::Extensions,
     query: Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let result = async {
         let Query(q) =
-            query.map_err(|_| ApiError::bad_request("InvalidLink", "the link needs expires and signature"))?;
-        if !state.images.verify_link(&record_id, idx, q.expires, &q.signature) {
+            query.map_err(|_| ApiError::bad_request("InvalidLink", "the link needs expires, key and signature"))?;
+        if !state.images.verify_link(&record_id, idx, q.expires, &q.key, &q.signature) {
             return Err(ApiError::forbidden("InvalidLink", "the link's signature is not valid"));
         }
         if q.expires < now_ms() / 1000 {
@@ -516,10 +583,24 @@ pub async fn image_link(
                 "the link has expired; read the record again for a new one",
             ));
         }
+        let key = state.store.access_key_with_secret(&q.key).await?;
+        if key.is_none_or(|(k, _)| k.status != "enabled") {
+            return Err(ApiError::forbidden("InvalidLink", "the key that made this link is disabled or deleted"));
+        }
         let images = state.store.record_images(&record_id).await?;
         let image = images.into_iter().find(|i| i.idx == idx).ok_or_else(|| ApiError::not_found("image"))?;
         let bytes = state.images.get(&record_id, idx, &image.object_key).await?;
-        state.store.audit("link", "image.read", &format!("{record_id}/{idx}"), "{}", &request_id).await?;
+        let source = source_of(&extensions).map(|s| s.to_string());
+        let event = AuditEvent {
+            actor: &q.key,
+            action: "image.read",
+            target: &format!("{record_id}/{idx}"),
+            detail: r#"{"via":"link"}"#,
+            request_id: &request_id,
+            client_request_id: client_request_id.as_deref(),
+            source: source.as_deref(),
+        };
+        state.store.audit(&event).await?;
         Response::builder()
             .header(header::CONTENT_TYPE, image.content_type)
             .header(header::CACHE_CONTROL, "no-store")
@@ -616,7 +697,7 @@ pub async fn statistics(
             }
             (from, to)
         }
-        other => return Err(bad(&format!("range {other:?}: use 7d, 30d or custom"))),
+        other => return Err(bad(&format!("range {}: use 7d, 30d or custom", crate::error::echo(other)))),
     };
     let rows = state
         .store
@@ -660,12 +741,8 @@ pub async fn audit_log(
     let Query(q) = query.map_err(|e| ApiError::bad_request("InvalidParameter", e.body_text())).map_err(tag(&caller))?;
     let from = parse_time("from", &q.from, false).map_err(tag(&caller))?.unwrap_or(0);
     let to = parse_time("to", &q.to, true).map_err(tag(&caller))?.unwrap_or(i64::MAX);
-    let page = state
-        .store
-        .list_audit(from, to, q.page.unwrap_or(1), q.page_size.unwrap_or(50))
-        .await
-        .map_err(ApiError::from)
-        .map_err(tag(&caller))?;
+    let paging = paging(q.page, q.page_size, 50, 200).map_err(tag(&caller))?;
+    let page = state.store.list_audit(from, to, paging).await.map_err(ApiError::from).map_err(tag(&caller))?;
     Ok(Envelope::ok(&caller.request_id, serde_json::to_value(page).map_err(ApiError::internal).map_err(tag(&caller))?))
 }
 

@@ -1,23 +1,39 @@
 //! Request identity and authorisation. Every `/v1` request (but image links, which carry their
-//! own signature) must be signed with ACS3-HMAC-SHA256 by an enabled access key: the
-//! signature covers method, path, query, the signed headers and the body hash; the timestamp
-//! must be inside the skew window; a nonce is accepted once per key (kept in the database, so
-//! every instance and a restart see it). Read-only keys may only read (GET).
+//! own signature) must be signed with ACS3-HMAC-SHA256 by an enabled access key.
+//!
+//! The request is authenticated from its head before a byte of its body is read: the signature
+//! covers method, path, query, the signed headers and the declared body hash, so a caller who
+//! cannot sign costs the server a header parse and one key look-up, never a 12 MB buffer. Only
+//! then is the body read, within a size limit, a time limit and a shared memory budget, and it
+//! must hash to what was declared. The timestamp must be inside the skew window; a nonce is
+//! accepted once per key (kept in the database, so every instance and a restart see it).
+//! Read-only keys may only read (GET). Failed authentications are audited, at most a few per
+//! source address a minute.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use shiren_auth::{AuthError, Credential, Payload, QueryParams};
-use shiren_store::Policy;
+use shiren_auth::{AuthError, Credential, DeclaredBody, Payload, QueryParams, percent_decode};
+use shiren_store::{AuditEvent, Policy};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The id of the request being handled, echoed in `x-request-id`.
+/// The server's id of the request being handled, echoed in `x-request-id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The caller's own `x-request-id`, kept for correlation (it is unsigned and need not be unique).
+#[derive(Debug, Clone)]
+pub struct ClientRequestId(pub Option<String>);
 
 /// The verified caller of a `/v1` request.
 #[derive(Debug, Clone)]
@@ -25,18 +41,29 @@ pub struct Caller {
     pub key_id: String,
     pub policy: Policy,
     pub request_id: String,
+    pub client_request_id: Option<String>,
+    pub source: Option<IpAddr>,
 }
 
-/// Gives every request an id (the caller's `x-request-id` when it is sane) and logs it.
+/// The peer address of a request, when it came through the service's own listener.
+pub fn source_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Gives every request a server-generated id, keeps the caller's `x-request-id` beside it, and
+/// logs under it.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
+    let id = shiren_store::new_id("rq");
+    let theirs = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(str::to_string)
-        .unwrap_or_else(|| shiren_store::new_id("rq"));
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_string);
     req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(ClientRequestId(theirs));
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -58,67 +85,283 @@ fn auth_error(e: &AuthError) -> ApiError {
 
 pub async fn require_signature(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    match verify(&state, req, &request_id).await {
-        Ok(req) => next.run(req).await,
+    let client_request_id = req.extensions().get::<ClientRequestId>().and_then(|c| c.0.clone());
+    let source = source_of(req.extensions());
+    let (mut parts, body) = req.into_parts();
+    let authenticated = authenticate(&state, &parts).await;
+    let (key_id, policy, declared) = match authenticated {
+        Ok(v) => v,
+        Err((e, claimed)) => {
+            state.metrics.error(&e.code);
+            audit_failure(&state, &parts, source, claimed.as_deref(), &e, &request_id, client_request_id.as_deref())
+                .await;
+            return e.with_request_id(&request_id).into_response();
+        }
+    };
+    // Bodies in memory at once are bounded: each request reserves its size (or the maximum when
+    // it does not announce one) until its answer is ready.
+    let announced = content_length(&parts).unwrap_or(state.config.max_body_bytes as u64);
+    let timeout = Duration::from_secs(state.config.body_timeout_secs);
+    let kib = u32::try_from(announced.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let reservation = match tokio::time::timeout(timeout, state.uploads.clone().acquire_many_owned(kib)).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            let e = ApiError::busy(1, "too many request bodies are being received; retry later");
+            state.metrics.error(&e.code);
+            return e.with_request_id(&request_id).into_response();
+        }
+    };
+    let bytes = match read_body(body, state.config.max_body_bytes, timeout).await {
+        Ok(b) => b,
         Err(e) => {
             state.metrics.error(&e.code);
-            e.with_request_id(&request_id).into_response()
+            return e.with_request_id(&request_id).into_response();
         }
+    };
+    if let Err(e) = declared.check(&bytes) {
+        let e = auth_error(&e);
+        state.metrics.error(&e.code);
+        return e.with_request_id(&request_id).into_response();
+    }
+    parts.extensions.insert(Caller { key_id, policy, request_id, client_request_id, source });
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    drop(reservation);
+    response
+}
+
+fn content_length(parts: &Parts) -> Option<u64> {
+    parts.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<axum::body::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!("the request body did not arrive within {} s", timeout.as_secs()),
+        )),
+        Ok(Err(e)) if is_length_limit(&e) => Err(too_large(max)),
+        Ok(Err(e)) => Err(ApiError::bad_request("InvalidBody", format!("cannot read the body: {e}"))),
+        Ok(Ok(bytes)) => Ok(bytes),
     }
 }
 
-async fn verify(state: &AppState, req: Request, request_id: &str) -> Result<Request, ApiError> {
-    let (mut parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, state.config.max_body_bytes).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestTooLarge",
-            format!("the request body is larger than {} bytes", state.config.max_body_bytes),
-        )
-    })?;
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestTooLarge",
+        format!("the request body is larger than {max} bytes"),
+    )
+}
+
+/// Everything that can be judged before the body: the query's form, the announced size, the
+/// key, the signature over the head, the clock, the nonce and the key's policy. On failure, the
+/// error and the key id the request claimed (for the audit log).
+async fn authenticate(
+    state: &AppState,
+    parts: &Parts,
+) -> Result<(String, Policy, DeclaredBody), (ApiError, Option<String>)> {
+    let raw_query = parts.uri.query().unwrap_or("");
+    check_query(raw_query).map_err(|e| (e, None))?;
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let credential = Credential::from_headers(&headers).map_err(|e| auth_error(&e))?;
-    let Some((key, secret)) = state.store.access_key_with_secret(&credential.access_key_id).await? else {
-        return Err(auth_error(&AuthError::InvalidAccessKeyId(credential.access_key_id.clone())));
+    let credential = Credential::from_headers(&headers).map_err(|e| (auth_error(&e), None))?;
+    let claimed = Some(credential.access_key_id.clone());
+    let fail = |e: ApiError| (e, claimed.clone());
+    if content_length(parts).is_some_and(|n| n > state.config.max_body_bytes as u64) {
+        return Err(fail(too_large(state.config.max_body_bytes)));
+    }
+    let Some((key, secret)) =
+        state.store.access_key_with_secret(&credential.access_key_id).await.map_err(|e| fail(e.into()))?
+    else {
+        return Err(fail(auth_error(&AuthError::InvalidAccessKeyId(credential.access_key_id.clone()))));
     };
-    let query = QueryParams::parse(parts.uri.query().unwrap_or(""));
+    let query = QueryParams::parse(raw_query);
     let request = shiren_auth::Request {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: &query,
         headers: &headers,
-        payload: Payload::Body(&bytes),
+        payload: Payload::Body(b""),
     };
     let now = shiren_auth::unix_now();
-    shiren_auth::verify_at(&request, &credential, &secret, now, state.config.signature_skew_secs)
-        .map_err(|e| auth_error(&e))?;
+    let declared = shiren_auth::verify_head_at(&request, &credential, &secret, now, state.config.signature_skew_secs)
+        .map_err(|e| fail(auth_error(&e)))?;
     if key.status != "enabled" {
-        return Err(ApiError::forbidden("InvalidAccessKeyId.Inactive", format!("access key {} is disabled", key.id)));
+        return Err(fail(ApiError::forbidden(
+            "InvalidAccessKeyId.Inactive",
+            format!("access key {} is disabled", key.id),
+        )));
     }
-    let request_time = shiren_auth::request_time(&request).map_err(|e| auth_error(&e))?;
+    let request_time = shiren_auth::request_time(&request).map_err(|e| fail(auth_error(&e)))?;
     let nonce = request.header("x-acs-signature-nonce").unwrap_or_default();
     if nonce.is_empty() || nonce.len() > 128 {
-        return Err(ApiError::bad_request("InvalidSignatureNonce", "x-acs-signature-nonce must be 1-128 characters"));
+        return Err(fail(ApiError::bad_request(
+            "InvalidSignatureNonce",
+            "x-acs-signature-nonce must be 1-128 characters",
+        )));
     }
     // A nonce only needs remembering while its timestamp is still inside the window.
     let keep_until = (request_time + state.config.signature_skew_secs as i64 + 60) * 1000;
-    if !state.store.remember_nonce(&key.id, &nonce, keep_until).await? {
-        return Err(ApiError::new(
+    if !state.store.remember_nonce(&key.id, &nonce, keep_until).await.map_err(|e| fail(e.into()))? {
+        return Err(fail(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "SignatureNonceUsed",
             "this signature nonce was already used: the request is a replay",
-        ));
+        )));
     }
     if key.policy == Policy::Readonly && parts.method != Method::GET && parts.method != Method::HEAD {
-        return Err(ApiError::forbidden(
+        return Err(fail(ApiError::forbidden(
             "Forbidden.ReadOnlyKey",
             "this access key is read-only: it may query records and statistics but not verify or change anything",
+        )));
+    }
+    // `last_used_at` to the minute: one write a minute per key, not one per request.
+    let now_ms = shiren_store::now_ms();
+    if key.last_used_at.is_none_or(|at| now_ms - at > 60_000)
+        && let Err(e) = state.store.touch_access_key(&key.id, now_ms).await
+    {
+        tracing::warn!(error = %e, "recording when the key was last used failed");
+    }
+    Ok((key.id, key.policy, declared))
+}
+
+/// The signature covers the query as percent-decoded bytes, while form decoding (what handlers
+/// use) also turns `+` into a space and replaces bytes that are not UTF-8. Either would let one
+/// signature carry two meanings, so both are refused: the two readings then always agree.
+fn check_query(raw: &str) -> Result<(), ApiError> {
+    if raw.contains('+') {
+        return Err(ApiError::bad_request(
+            "InvalidQuery",
+            "a raw '+' in the query string is ambiguous: encode a plus sign as %2B and a space as %20",
         ));
     }
-    parts.extensions.insert(Caller { key_id: key.id, policy: key.policy, request_id: request_id.to_string() });
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    let all_utf8 = raw
+        .split('&')
+        .flat_map(|pair| pair.splitn(2, '='))
+        .all(|part| std::str::from_utf8(&percent_decode(part)).is_ok());
+    if !all_utf8 {
+        return Err(ApiError::bad_request("InvalidQuery", "query parameters must decode to UTF-8 text"));
+    }
+    Ok(())
+}
+
+/// Writes a failed authentication to the audit log unless its source has already had its share
+/// this minute (the next entry it gets then says how many were left out).
+async fn audit_failure(
+    state: &AppState,
+    parts: &Parts,
+    source: Option<IpAddr>,
+    claimed_key: Option<&str>,
+    error: &ApiError,
+    request_id: &str,
+    client_request_id: Option<&str>,
+) {
+    let Some(suppressed) = state.auth_failures.admit(source) else { return };
+    let detail = serde_json::json!({
+        "code": error.code,
+        "method": parts.method.as_str(),
+        "path": parts.uri.path().chars().take(200).collect::<String>(),
+        "suppressed_since_last": suppressed,
+    })
+    .to_string();
+    let source_text = source.map(|s| s.to_string());
+    let actor: String = claimed_key.unwrap_or("anonymous").chars().take(64).collect();
+    let event = AuditEvent {
+        actor: &actor,
+        action: "auth.fail",
+        target: parts.uri.path().get(..64).unwrap_or(parts.uri.path()),
+        detail: &detail,
+        request_id,
+        client_request_id,
+        source: source_text.as_deref(),
+    };
+    if let Err(e) = state.store.audit(&event).await {
+        tracing::warn!(error = %e, "auditing a failed authentication failed");
+    }
+}
+
+/// How many failed authentications per source address are audited each minute.
+const FAILURES_AUDITED_PER_MINUTE: u32 = 5;
+/// Sources remembered at once; past this, the oldest windows are forgotten.
+const FAILURE_SOURCES: usize = 10_000;
+
+/// Per-source counts of failed authentications, so that an attacker cannot flood the audit log
+/// (and the database behind it). Kept in memory: it protects this node's writes, and nothing
+/// else depends on it.
+#[derive(Debug, Default)]
+pub struct AuthFailureLog {
+    windows: Mutex<HashMap<Option<IpAddr>, FailureWindow>>,
+}
+
+#[derive(Debug)]
+struct FailureWindow {
+    started: Instant,
+    audited: u32,
+    suppressed: u32,
+}
+
+impl AuthFailureLog {
+    /// `Some(n)` when this failure is to be audited (`n` left out before it), `None` otherwise.
+    pub fn admit(&self, source: Option<IpAddr>) -> Option<u32> {
+        let mut windows = self.windows.lock().ok()?;
+        let now = Instant::now();
+        if windows.len() >= FAILURE_SOURCES {
+            windows.retain(|_, w| now.duration_since(w.started) < Duration::from_secs(60));
+            if windows.len() >= FAILURE_SOURCES {
+                windows.clear();
+            }
+        }
+        let window = windows.entry(source).or_insert(FailureWindow { started: now, audited: 0, suppressed: 0 });
+        let mut carried = 0;
+        if now.duration_since(window.started) >= Duration::from_secs(60) {
+            carried = window.suppressed;
+            *window = FailureWindow { started: now, audited: 0, suppressed: 0 };
+        }
+        if window.audited < FAILURES_AUDITED_PER_MINUTE {
+            window.audited += 1;
+            Some(carried)
+        } else {
+            window.suppressed += 1;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_plus_and_non_utf8_queries_are_refused() {
+        assert!(check_query("").is_ok());
+        assert!(check_query("order_no=x%2By&name=%E5%BC%A0%20%E4%B8%89").is_ok());
+        assert_eq!(check_query("order_no=x+y").unwrap_err().code, "InvalidQuery");
+        assert_eq!(check_query("a=%FF").unwrap_err().code, "InvalidQuery");
+        assert_eq!(check_query("%C3=1").unwrap_err().code, "InvalidQuery");
+    }
+
+    #[test]
+    fn failed_authentications_are_audited_a_few_per_source_and_minute() {
+        let log = AuthFailureLog::default();
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        let b = Some(IpAddr::from([10, 0, 0, 2]));
+        let admitted = (0..20).filter(|_| log.admit(a).is_some()).count();
+        assert_eq!(admitted, FAILURES_AUDITED_PER_MINUTE as usize);
+        assert_eq!(log.admit(b), Some(0), "another source has its own share");
+    }
 }

@@ -7,8 +7,8 @@
 //!   `{"name", "id_number", "phone"?, "bank_card"?, "want_photo"}` (with `Authorization: Bearer`
 //!   when a token is configured) and expects `{"found": bool, "name_match": bool,
 //!   "phone_match": bool|null, "bank_card_match": bool|null, "photo_base64": string|null}`.
-//!   A timeout, a connection failure, a non-2xx status or a malformed answer all mean
-//!   "authority unavailable".
+//!   A timeout, a connection failure, a non-2xx status (redirects are not followed), an answer
+//!   over 8 MB or a malformed one all mean "authority unavailable". No proxy is used.
 
 use std::time::Duration;
 
@@ -107,12 +107,33 @@ pub fn template_from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
         .then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
+/// The largest gateway answer read: a reference photo of at most 6 MB in base64, and the fields.
+const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// Reads a gateway answer, refusing one larger than `max` as it streams in.
+async fn read_bounded(response: reqwest::Response, max: usize) -> Result<Vec<u8>, AuthorityError> {
+    use futures_util::StreamExt;
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(AuthorityError::Unavailable(format!("gateway answer larger than {max} bytes")));
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| AuthorityError::Unavailable(e.to_string()))?;
+        if body.len() + chunk.len() > max {
+            return Err(AuthorityError::Unavailable(format!("gateway answer larger than {max} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 impl Authority {
     pub fn from_config(config: &AuthorityConfig, store: Store) -> anyhow::Result<Self> {
         Ok(match config {
             AuthorityConfig::Local => Authority::Local { store },
             AuthorityConfig::Http { url, token, timeout_ms } => Authority::Http {
-                client: reqwest::Client::builder().timeout(Duration::from_millis(*timeout_ms)).build()?,
+                client: crate::input::outbound_client(Duration::from_millis(*timeout_ms)).build()?,
                 url: url.clone(),
                 token: token.clone(),
             },
@@ -174,7 +195,7 @@ impl Authority {
                 if !response.status().is_success() {
                     return Err(AuthorityError::Unavailable(format!("gateway answered {}", response.status())));
                 }
-                let bytes = response.bytes().await.map_err(|e| AuthorityError::Unavailable(e.to_string()))?;
+                let bytes = read_bounded(response, MAX_ANSWER_BYTES).await?;
                 let answer: GatewayAnswer = serde_json::from_slice(&bytes)
                     .map_err(|e| AuthorityError::Unavailable(format!("malformed gateway answer: {e}")))?;
                 if !answer.found {

@@ -40,6 +40,35 @@ pub struct ServerConfig {
     pub pad: Option<shiren_face::pad::PadSettings>,
     /// How often expired records and nonces are swept, seconds.
     pub sweep_interval_secs: u64,
+    /// Open connections at most; at the cap the longest-idle connection is closed for a new one.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this many seconds of the connection opening or of
+    /// the previous response (so it is also the keep-alive idle timeout).
+    pub header_timeout_secs: u64,
+    /// An authenticated request's body must arrive within this many seconds.
+    pub body_timeout_secs: u64,
+    /// Request bodies held in memory at once (being received or handled), MiB; past it requests
+    /// wait up to `body_timeout_secs`, then get 503.
+    pub upload_buffer_mb: u64,
+    /// Memory that images being decoded and examined may take at once, MiB (estimated from each
+    /// image's header before decoding); past it requests wait, then get 503.
+    pub decode_memory_mb: u64,
+    /// Largest decoded image, width × height (larger JPEGs are decoded at a reduced scale first).
+    pub max_image_pixels: u64,
+    /// Serve HTTPS: a certificate chain and key (PEM), and optionally a CA whose client
+    /// certificates are then required.
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS settings (JR/T 0171 asks for face data to be encrypted in transit).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Require client certificates issued by this CA (PEM).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +91,13 @@ impl Default for ServerConfig {
             authority: AuthorityConfig::default(),
             pad: None,
             sweep_interval_secs: 300,
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            upload_buffer_mb: 256,
+            decode_memory_mb: 384,
+            max_image_pixels: shiren_face::DecodeLimits::default().max_pixels,
+            tls: None,
         }
     }
 }
@@ -126,6 +162,30 @@ impl ServerConfig {
         if let Some(v) = get("SHIREN_QUEUE") {
             self.queue = v.parse().map_err(|_| parse_err("SHIREN_QUEUE", &v))?;
         }
+        if let Some(v) = get("SHIREN_MAX_CONNECTIONS") {
+            self.max_connections = v.parse().map_err(|_| parse_err("SHIREN_MAX_CONNECTIONS", &v))?;
+        }
+        Ok(())
+    }
+
+    /// Settings that would make the service unusable or unsafe.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("max_connections", self.max_connections as u64),
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("upload_buffer_mb", self.upload_buffer_mb),
+            ("decode_memory_mb", self.decode_memory_mb),
+            ("max_image_pixels", self.max_image_pixels),
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_image_bytes", self.max_image_bytes as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            anyhow::bail!("configuration: {name} must be greater than 0");
+        }
+        if self.upload_buffer_mb << 20 < self.max_body_bytes as u64 {
+            anyhow::bail!("configuration: upload_buffer_mb must hold at least one request of max_body_bytes");
+        }
         Ok(())
     }
 
@@ -136,6 +196,39 @@ impl ServerConfig {
     pub fn workers(&self) -> usize {
         self.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
     }
+}
+
+/// Creates the data directory readable by its owner only, and makes everything the process
+/// creates from now on (database, WAL, image files) owner-only too: records, the audit log and
+/// face images are nobody else's business on a shared machine. Warns when an existing directory
+/// is open to others.
+pub fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("creating data directory {}: {e}", dir.display()))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| anyhow::anyhow!("data directory {}: {e}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory is readable by other users; restrict it with chmod 700"
+        );
+        eprintln!(
+            "shiren: warning: data directory {} has mode {:o}; other users can read records and the audit log (chmod 700 it)",
+            dir.display(),
+            mode & 0o777
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -42,18 +42,24 @@ impl ApiError {
         tracing::error!(error = %err, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "internal error; see the server log")
     }
-    pub fn busy(retry_after_secs: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceBusy",
-            "all inference workers are busy and the queue is full; retry later",
-        );
+    pub fn busy(retry_after_secs: u64, message: &str) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceBusy", message);
         e.retry_after_secs = Some(retry_after_secs);
         e
     }
     pub fn with_request_id(mut self, id: &str) -> Self {
         self.request_id = Some(id.to_string());
         self
+    }
+}
+
+/// A caller-supplied value quoted in a message: at most 64 characters, so that an 11 MB field
+/// is not sent back (or logged) whole.
+pub fn echo(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} characters)", &value[..cut], value.chars().count()),
     }
 }
 

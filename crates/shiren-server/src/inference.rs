@@ -2,9 +2,15 @@
 //! time (one per core: each model session is single-threaded), with at most `queue` more
 //! waiting. Past that a request is refused at once with 503 and Retry-After instead of joining
 //! an unbounded queue whose latency nobody wants.
+//!
+//! Work also reserves the memory its images will take once decoded (priced from their headers by
+//! the engine), out of a budget shared by all requests: a few small files that decode to huge
+//! images wait for room instead of exhausting memory together, and give up with 503 when none
+//! frees up in time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -16,6 +22,10 @@ pub struct InferencePool {
     admitted: Arc<AtomicUsize>,
     capacity: usize,
     workers: usize,
+    /// The decode budget in KiB.
+    memory: Arc<Semaphore>,
+    memory_kib: u32,
+    memory_wait: Duration,
 }
 
 /// Releases the admission slot when the work is done or abandoned.
@@ -28,13 +38,18 @@ impl Drop for Admission {
 }
 
 impl InferencePool {
-    pub fn new(workers: usize, queue: usize) -> Self {
+    pub fn new(workers: usize, queue: usize, memory_bytes: u64, memory_wait: Duration) -> Self {
         let workers = workers.max(1);
+        let memory_kib =
+            u32::try_from((memory_bytes / 1024).max(1)).unwrap_or(u32::MAX).min(Semaphore::MAX_PERMITS as u32);
         Self {
             running: Arc::new(Semaphore::new(workers)),
             admitted: Arc::new(AtomicUsize::new(0)),
             capacity: workers + queue,
             workers,
+            memory: Arc::new(Semaphore::new(memory_kib as usize)),
+            memory_kib,
+            memory_wait,
         }
     }
 
@@ -47,8 +62,14 @@ impl InferencePool {
         self.admitted.load(Ordering::SeqCst)
     }
 
-    /// Runs `work` on a blocking thread once a worker is free, or refuses when the queue is full.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Bytes of the decode budget in use.
+    pub fn memory_in_use(&self) -> u64 {
+        u64::from(self.memory_kib).saturating_sub(self.memory.available_permits() as u64) * 1024
+    }
+
+    /// Runs `work`, which needs `memory_bytes` for its images, on a blocking thread once a worker
+    /// and the memory are free; refuses when the queue is full or the memory does not free up.
+    pub async fn run<T, F>(&self, memory_bytes: u64, work: F) -> Result<T, ApiError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -56,12 +77,21 @@ impl InferencePool {
         let previous = self.admitted.fetch_add(1, Ordering::SeqCst);
         let admission = Admission(self.admitted.clone());
         if previous >= self.capacity {
-            return Err(ApiError::busy(1));
+            return Err(ApiError::busy(1, "all inference workers are busy and the queue is full; retry later"));
         }
+        // One image larger than the whole budget runs alone rather than never.
+        let kib = u32::try_from(memory_bytes.div_ceil(1024)).unwrap_or(u32::MAX).clamp(1, self.memory_kib);
+        let memory = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(kib))
+            .await
+            .map_err(|_| {
+                ApiError::busy(1, "the images being examined already use the decode memory budget; retry later")
+            })?
+            .map_err(ApiError::internal)?;
         let permit = self.running.clone().acquire_owned().await.map_err(ApiError::internal)?;
         let result = tokio::task::spawn_blocking(move || {
             let out = work();
             drop(permit);
+            drop(memory);
             out
         })
         .await
@@ -75,25 +105,39 @@ impl InferencePool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn refuses_beyond_workers_plus_queue() {
-        let pool = InferencePool::new(1, 1);
+    fn pool(workers: usize, queue: usize, memory: u64) -> InferencePool {
+        InferencePool::new(workers, queue, memory, Duration::from_millis(200))
+    }
+
+    /// Starts `n` jobs that block until released; returns the release handle and the tasks.
+    async fn blocked(
+        pool: &InferencePool,
+        n: usize,
+        memory: u64,
+    ) -> (std::sync::mpsc::Sender<()>, Vec<tokio::task::JoinHandle<Result<(), ApiError>>>) {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         let mut tasks = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..n {
             let (pool, rx) = (pool.clone(), rx.clone());
             tasks.push(tokio::spawn(async move {
-                pool.run(move || {
+                pool.run(memory, move || {
                     let _ = rx.lock().map(|r| r.recv());
                 })
                 .await
             }));
         }
-        while pool.depth() < 2 {
+        while pool.depth() < n {
             tokio::task::yield_now().await;
         }
-        let refused = pool.run(|| ()).await.unwrap_err();
+        (tx, tasks)
+    }
+
+    #[tokio::test]
+    async fn refuses_beyond_workers_plus_queue() {
+        let pool = pool(1, 1, 1 << 30);
+        let (tx, tasks) = blocked(&pool, 2, 1024).await;
+        let refused = pool.run(1024, || ()).await.unwrap_err();
         assert_eq!(refused.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(refused.retry_after_secs, Some(1));
         tx.send(()).unwrap();
@@ -102,6 +146,27 @@ mod tests {
             assert!(t.await.unwrap().is_ok());
         }
         assert_eq!(pool.depth(), 0);
-        assert!(pool.run(|| 5).await.is_ok());
+        assert!(pool.run(1024, || 5).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_decode_budget_bounds_memory_in_flight() {
+        let pool = pool(4, 4, 100 << 20);
+        let (tx, tasks) = blocked(&pool, 1, 80 << 20).await;
+        while pool.memory_in_use() < 80 << 20 {
+            tokio::task::yield_now().await;
+        }
+        // A second 80 MB job does not fit next to the first: it waits, then is refused.
+        let refused = pool.run(80 << 20, || ()).await.unwrap_err();
+        assert_eq!((refused.status.as_u16(), refused.code.as_str()), (503, "ServiceBusy"));
+        // A small one fits.
+        assert!(pool.run(10 << 20, || ()).await.is_ok());
+        tx.send(()).unwrap();
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
+        assert_eq!(pool.memory_in_use(), 0);
+        // Larger than the whole budget: runs alone.
+        assert!(pool.run(1 << 40, || ()).await.is_ok());
     }
 }

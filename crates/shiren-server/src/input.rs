@@ -107,7 +107,7 @@ where
         }
     }
     if let Some(extra) = files.keys().next() {
-        return Err(invalid("InvalidParameter", format!("unexpected file field {extra:?}")));
+        return Err(invalid("InvalidParameter", format!("unexpected file field {}", crate::error::echo(extra))));
     }
     Ok(body)
 }
@@ -173,32 +173,53 @@ impl ImageSource {
     }
 }
 
-/// Addresses a URL fetch must not reach unless configured: this machine, private networks,
-/// link-local (cloud metadata) and other special ranges.
-pub fn is_forbidden_address(ip: IpAddr) -> bool {
+/// Whether a URL fetch may reach `ip`: only globally routable unicast addresses. An allow-list,
+/// because the ranges that reach this machine, its networks or its cloud's metadata keep growing
+/// (NAT64, 6to4, IPv4-compatible and -mapped IPv6, site-local, discard-only, benchmarking, ...),
+/// and a deny-list that misses one is an SSRF. IPv4 addresses embedded in IPv6 forms are judged
+/// as IPv4; transition prefixes whose embedded address cannot be trusted are refused outright.
+pub fn is_public_unicast(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_forbidden_address(IpAddr::V4(v4));
+                return is_public_v4(v4);
             }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+            let s = v6.segments();
+            // Global unicast is 2000::/3; everything else (::/8 with the IPv4-compatible and
+            // NAT64 forms, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 100::/64) is not.
+            let global = (s[0] & 0xe000) == 0x2000;
+            let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) // 2001::/23 (Teredo, ORCHID, benchmarking), documentation
+                || s[0] == 0x2002 // 6to4: relays to an arbitrary embedded IPv4 address
+                || (s[0] & 0xfff0) == 0x3ff0; // 3fff::/20, documentation
+            global && !special
         }
     }
+}
+
+fn is_public_v4(ip: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0 // "this network"
+        || a == 10
+        || a == 127
+        || (a == 100 && (b & 0xc0) == 64) // shared address space (carrier NAT)
+        || (a == 169 && b == 254) // link-local, cloud metadata
+        || (a == 172 && (b & 0xf0) == 16)
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // documentation
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 192 && b == 168)
+        || (a == 198 && (b & 0xfe) == 18) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // documentation
+        || (a == 203 && b == 0 && c == 113) // documentation
+        || a >= 224) // multicast, reserved (240.0.0.0/4) and broadcast
+}
+
+/// An HTTP client for outbound calls to addresses chosen by others (image URLs, the authority
+/// gateway, callbacks): no proxy (a proxy would resolve the name again, defeating the pinned
+/// address check, and `HTTP(S)_PROXY` in the environment must not silently apply), no redirects.
+pub fn outbound_client(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).timeout(timeout)
 }
 
 async fn fetch(url: &str, field: &str, state: &AppState) -> Result<Vec<u8>, ApiError> {
@@ -217,18 +238,13 @@ async fn fetch(url: &str, field: &str, state: &AppState) -> Result<Vec<u8>, ApiE
         .map_err(|e| bad(format!("cannot resolve host: {e}")))?
         .collect();
     let addr = addrs.first().copied().ok_or_else(|| bad("the host has no address".into()))?;
-    if !state.config.url_fetch_allow_private && addrs.iter().any(|a| is_forbidden_address(a.ip())) {
+    if !state.config.url_fetch_allow_private && !addrs.iter().all(|a| is_public_unicast(a.ip())) {
         return Err(ApiError::forbidden(
             "ImageUrlForbidden",
             format!("{field}: the URL resolves to a private or local address, which is not fetched"),
         ));
     }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .resolve(&lookup_host, addr)
-        .build()
-        .map_err(ApiError::internal)?;
+    let client = outbound_client(timeout).resolve(&lookup_host, addr).build().map_err(ApiError::internal)?;
     let response = client.get(parsed).send().await.map_err(|e| {
         ApiError::new(StatusCode::BAD_GATEWAY, "ImageUrlUnreachable", format!("{field}: fetching the URL failed: {e}"))
     })?;
@@ -267,7 +283,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn private_and_special_addresses_are_forbidden() {
+    fn only_global_unicast_addresses_are_fetched() {
         for ip in [
             "127.0.0.1",
             "10.1.2.3",
@@ -275,16 +291,35 @@ mod tests {
             "192.168.1.1",
             "169.254.169.254",
             "0.0.0.0",
+            "100.64.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.255",
+            "192.0.0.170",
+            "224.0.0.1",
             "::1",
+            "::",
             "fe80::1",
             "fd00::1",
+            "fec0::1",
+            "ff02::1",
+            "100::1",
             "::ffff:127.0.0.1",
-            "100.64.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b::808:808",
+            "2002:7f00:1::",
+            "2002:0808:0808::1",
+            "2001::1",
+            "2001:db8::1",
         ] {
-            assert!(is_forbidden_address(ip.parse().unwrap()), "{ip}");
+            assert!(!is_public_unicast(ip.parse().unwrap()), "{ip} must not be fetched");
         }
-        for ip in ["8.8.8.8", "2001:4860:4860::8888", "1.1.1.1"] {
-            assert!(!is_forbidden_address(ip.parse().unwrap()), "{ip}");
+        for ip in ["8.8.8.8", "1.1.1.1", "223.5.5.5", "::ffff:8.8.8.8", "2001:4860:4860::8888", "2400:3200::1"] {
+            assert!(is_public_unicast(ip.parse().unwrap()), "{ip} is public");
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod authority;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod inference;
 pub mod input;
@@ -95,12 +96,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long work waits for room in the decode memory budget before it is refused with 503.
+const DECODE_MEMORY_WAIT: Duration = Duration::from_secs(10);
+/// Expired records deleted per batch; the sweep repeats batches until none is left.
+const SWEEP_BATCH: i64 = 500;
+
 /// Builds everything the service needs, fetching missing models first.
 pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
     // TLS for outbound calls (image URLs, HTTP authority, S3) uses ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    config.validate()?;
+    config::prepare_data_dir(&config.data_dir)?;
     let models = match &config.model_dir {
         Some(dir) => ModelStore::at(dir, shiren_models::Manifest::builtin()?),
         None => ModelStore::from_env()?,
@@ -112,6 +118,7 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
     let workers = config.workers();
     let mut engine_config = EngineConfig::new(ModelPaths::in_dir(models.root()));
     engine_config.sessions_per_model = workers;
+    engine_config.limits.max_pixels = config.max_image_pixels;
     // The two photos of a comparison run on two threads: idle cores then cut latency, and busy
     // ones lose nothing (the pool still bounds requests, and sessions bound model runs).
     engine_config.parallel_compare = workers > 1;
@@ -136,8 +143,11 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
         .unwrap_or_else(|| ObjectLocation::Directory(config.data_dir.join("images")));
     let images = ImageStore::open(&location, keys)?;
     let authority = authority::Authority::from_config(&config.authority, store.clone())?;
+    let upload_kib = usize::try_from((config.upload_buffer_mb << 10).min(tokio::sync::Semaphore::MAX_PERMITS as u64))?;
     Ok(AppState {
-        pool: InferencePool::new(workers, config.queue),
+        pool: InferencePool::new(workers, config.queue, config.decode_memory_mb << 20, DECODE_MEMORY_WAIT),
+        uploads: Arc::new(tokio::sync::Semaphore::new(upload_kib)),
+        auth_failures: Arc::default(),
         config: Arc::new(config),
         store,
         images,
@@ -149,46 +159,99 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
     })
 }
 
-/// Deletes records past their retention and forgets expired nonces, periodically.
+/// Deletes records past their retention, retries image deletions that failed, and forgets
+/// expired nonces, periodically.
 async fn sweep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval_secs.max(1)));
     loop {
         tick.tick().await;
-        let now = shiren_store::now_ms();
-        if let Err(e) = state.store.purge_nonces(now).await {
-            tracing::warn!(error = %e, "purging nonces failed");
-        }
-        match state.store.expired_records(now, 500).await {
-            Ok(ids) => {
-                for id in ids {
-                    match admin::delete_record_and_images(&state, &id).await {
-                        Ok(_) => {
-                            let _ = state.store.audit("retention", "record.expire", &id, "{}", "sweeper").await;
-                        }
-                        Err(e) => tracing::warn!(record = %id, error = %e.message, "expiring a record failed"),
+        sweep_once(&state).await;
+    }
+}
+
+/// One sweep: every expired record, in batches, however many there are.
+pub async fn sweep_once(state: &AppState) -> SweepReport {
+    let mut report = SweepReport::default();
+    let now = shiren_store::now_ms();
+    if let Err(e) = state.store.purge_nonces(now).await {
+        tracing::warn!(error = %e, "purging nonces failed");
+    }
+    loop {
+        let ids = match state.store.expired_records(now, SWEEP_BATCH).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing expired records failed");
+                break;
+            }
+        };
+        let mut deleted_in_batch = 0;
+        for id in &ids {
+            match admin::delete_record_and_images(state, id).await {
+                Ok(Some(_)) => {
+                    deleted_in_batch += 1;
+                    let event = shiren_store::AuditEvent {
+                        actor: "retention",
+                        action: "record.expire",
+                        target: id,
+                        detail: "{}",
+                        request_id: "sweeper",
+                        ..Default::default()
+                    };
+                    if let Err(e) = state.store.audit(&event).await {
+                        tracing::warn!(record = %id, error = %e, "auditing an expiry failed");
                     }
                 }
+                // Deleted meanwhile (another node, an erasure request).
+                Ok(None) => {}
+                Err(e) => tracing::warn!(record = %id, error = %e.message, "expiring a record failed"),
             }
-            Err(e) => tracing::warn!(error = %e, "listing expired records failed"),
         }
+        report.records += deleted_in_batch;
+        // A short batch was the last; a batch where nothing could be deleted would repeat forever.
+        if (ids.len() as i64) < SWEEP_BATCH || deleted_in_batch == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
     }
+    report.objects_retried = admin::retry_object_deletions(state).await;
+    report
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub records: usize,
+    pub objects_retried: usize,
 }
 
 /// Runs the service until SIGINT or SIGTERM, then finishes requests in flight.
 pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let listen = config.listen;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| connections::tls_acceptor(&t.cert, &t.key, t.client_ca.as_deref()))
+        .transpose()
+        .context("setting up TLS")?;
     let state = build_state(config).await?;
+    let limits = connections::ConnectionLimits {
+        max_connections: connections::fit_connection_cap(state.config.max_connections),
+        header_timeout: Duration::from_secs(state.config.header_timeout_secs),
+        shutdown_grace: Duration::from_secs(60),
+    };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let local = listener.local_addr()?;
     // Handlers are registered before the port is announced, so a signal sent as soon as the
     // service is reachable already means "shut down gracefully".
     let stop = shutdown_signal()?;
     // Tests and scripts read this line to find the port.
-    println!("shiren listening on http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("shiren listening on {scheme}://{local}");
     tracing::info!(%local, database = ?state.store.kind(), workers = state.pool.workers(), "serving");
     let sweeper = tokio::spawn(sweep(state.clone()));
     let store = state.store.clone();
-    axum::serve(listener, router(state)).with_graceful_shutdown(stop).await?;
+    let metrics = state.metrics.clone();
+    connections::serve(listener, tls, router(state), limits, metrics, stop).await;
     sweeper.abort();
     store.close().await;
     tracing::info!("stopped");

@@ -1,5 +1,5 @@
-//! Prometheus metrics at `/metrics`: requests and latency per product, errors by code, and the
-//! inference queue depth.
+//! Prometheus metrics at `/metrics`: requests and latency per product, errors by code, the
+//! inference queue depth, decode memory in use, and connections (open, evicted, refused).
 
 use std::sync::Arc;
 
@@ -33,6 +33,10 @@ pub struct Metrics {
     pub latency: Family<LatencyLabels, Histogram>,
     pub errors: Family<ErrorLabels, Counter>,
     pub queue_depth: Gauge,
+    pub decode_memory: Gauge,
+    pub connections_open: Gauge,
+    pub connections_evicted: Counter,
+    pub connections_refused: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -55,6 +59,10 @@ impl Metrics {
         });
         let errors = Family::<ErrorLabels, Counter>::default();
         let queue_depth = Gauge::default();
+        let decode_memory = Gauge::default();
+        let connections_open = Gauge::default();
+        let connections_evicted = Counter::default();
+        let connections_refused = Counter::default();
         let mut registry = Registry::with_prefix("shiren");
         registry.register("verifications", "Verification requests by product and outcome", requests.clone());
         registry.register("verification_seconds", "Verification latency by product", latency.clone());
@@ -64,7 +72,33 @@ impl Metrics {
             "Requests running or waiting for an inference worker",
             queue_depth.clone(),
         );
-        Self { registry: Arc::new(registry), requests, latency, errors, queue_depth }
+        registry.register(
+            "decode_memory_bytes",
+            "Memory reserved by images being decoded and examined",
+            decode_memory.clone(),
+        );
+        registry.register("connections_open", "Open client connections", connections_open.clone());
+        registry.register(
+            "connections_evicted",
+            "Idle connections closed to make room at the connection cap",
+            connections_evicted.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections turned away at the cap because every open one was busy",
+            connections_refused.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            errors,
+            queue_depth,
+            decode_memory,
+            connections_open,
+            connections_evicted,
+            connections_refused,
+        }
     }
 
     pub fn observe(&self, product: &str, outcome: &str, seconds: f64) {

@@ -17,7 +17,7 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shiren_face::{Comparison, Detection, FaceError, FaceSummary, Judged, LandmarkReading, Quality, RgbImage};
+use shiren_face::{Comparison, Detection, FaceError, FaceSummary, Judged, LandmarkReading, Quality};
 use shiren_idcard::{Date, mask_id_number, mask_name};
 use shiren_store::{ImageRef, RecordRow};
 
@@ -151,15 +151,32 @@ impl<'a> Call<'a> {
     async fn record(&self, mut outcome: Outcome) -> Result<Verification, ApiError> {
         let id = shiren_store::new_id("v");
         let now = shiren_store::now_ms();
-        let mut images = Vec::new();
+        let mut images: Vec<ImageRef> = Vec::new();
         if self.scene.settings.store_images {
             for (idx, bytes) in outcome.images.iter().enumerate() {
-                let key = self.state.images.put(&id, idx as i64, bytes).await?;
+                // Location, device and the rest of a photo's metadata are not kept with it; an
+                // image whose container cannot be rewritten is not kept at all.
+                let bytes = match shiren_face::metadata::strip(bytes) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(record = %id, idx, error = %e, "image not stored: its metadata cannot be removed");
+                        continue;
+                    }
+                };
+                let key = match self.state.images.put(&id, idx as i64, &bytes).await {
+                    Ok(key) => key,
+                    Err(e) => {
+                        for image in &images {
+                            let _ = self.state.images.delete(&image.object_key).await;
+                        }
+                        return Err(e.into());
+                    }
+                };
                 images.push(ImageRef {
                     record_id: id.clone(),
                     idx: idx as i64,
                     object_key: key,
-                    content_type: sniff_content_type(bytes).into(),
+                    content_type: sniff_content_type(&bytes).into(),
                     bytes: bytes.len() as i64,
                 });
             }
@@ -223,7 +240,9 @@ impl<'a> Call<'a> {
     async fn fail(&self, mut outcome: Outcome, error: ApiError) -> ApiError {
         outcome.passed = false;
         outcome.sub_code = error.code.clone();
-        outcome.detail = json!({ "error": error.code, "message": error.message });
+        // Only the code is stored: messages quote what the caller sent (ID number digits, URL
+        // tokens), and records are readable by read-only keys.
+        outcome.detail = json!({ "error": error.code });
         outcome.score = None;
         self.state.metrics.error(&error.code);
         match self.record(outcome).await {
@@ -250,13 +269,21 @@ impl<'a> Call<'a> {
         &self,
         mut outcome: Outcome,
         bytes: Vec<u8>,
+        extra_memory: u64,
         work: impl FnOnce(&AppState, &[u8]) -> Result<T, FaceError> + Send + 'static,
     ) -> Result<(T, Outcome), ApiError> {
+        let memory = match self.state.engine.plan(&bytes) {
+            Ok(plan) => plan.memory_bytes + extra_memory,
+            Err(e) => {
+                outcome.images = vec![bytes];
+                return Err(self.fail(outcome, e.into()).await);
+            }
+        };
         let worker_state = self.state.clone();
         let (result, bytes, inference) = self
             .state
             .pool
-            .run(move || {
+            .run(memory, move || {
                 let begun = Instant::now();
                 let out = work(&worker_state, &bytes);
                 (out, bytes, begun.elapsed().as_secs_f64() * 1000.0)
@@ -270,6 +297,24 @@ impl<'a> Call<'a> {
             Err(e) => Err(self.fail(outcome, e.into()).await),
         }
     }
+}
+
+/// An engine error about one of several images, naming the field.
+fn field_error(field: &str, e: FaceError) -> ApiError {
+    let mut err = ApiError::from(e);
+    err.message = format!("{field}: {}", err.message);
+    err
+}
+
+/// Whether a score reaches its threshold. Every verdict goes through here or `stays_below`, so
+/// that a NaN or infinite number (a broken model, a degenerate image) fails instead of passing.
+fn reaches(value: f32, threshold: f32) -> bool {
+    value.is_finite() && value >= threshold
+}
+
+/// Whether a risk score stays under its limit (false for NaN and infinities).
+fn stays_below(value: f32, limit: f32) -> bool {
+    value.is_finite() && value < limit
 }
 
 fn sniff_content_type(bytes: &[u8]) -> &'static str {
@@ -338,11 +383,20 @@ pub async fn compare(
         Ok(v) => v,
         Err(e) => return Err(call.fail(outcome, e).await),
     };
+    let planned = [("image_a", &a), ("image_b", &b)]
+        .map(|(field, bytes)| state.engine.plan(bytes).map(|p| p.memory_bytes).map_err(|e| field_error(field, e)));
+    let memory = match planned {
+        [Ok(ma), Ok(mb)] => ma + mb,
+        [Err(e), _] | [_, Err(e)] => {
+            outcome.images = vec![a, b];
+            return Err(call.fail(outcome, e).await);
+        }
+    };
     let engine = state.engine.clone();
     let queued = Instant::now();
     let work = state
         .pool
-        .run(move || {
+        .run(memory, move || {
             let begun = Instant::now();
             let wait = queued.elapsed();
             let result = match engine.subject_embedding_pair(&a, &b) {
@@ -360,18 +414,14 @@ pub async fn compare(
     outcome.timings.insert("inference".into(), inference.as_secs_f64() * 1000.0);
     let ((ea, sa), (eb, sb)) = match result {
         Ok(v) => v,
-        Err((field, e)) => {
-            let mut err = ApiError::from(e);
-            err.message = format!("{field}: {}", err.message);
-            return Err(call.fail(outcome, err).await);
-        }
+        Err((field, e)) => return Err(call.fail(outcome, field_error(field, e)).await),
     };
     let comparison = state.engine.comparison(&ea, &eb, [sa, sb]);
     let threshold = call.scene.settings.far_level.score_threshold();
     outcome.comparisons = 1;
     outcome.score = Some(round2(comparison.score));
     outcome.threshold = Some(f64::from(threshold));
-    outcome.passed = comparison.score >= threshold;
+    outcome.passed = reaches(comparison.score, threshold);
     outcome.sub_code = if outcome.passed { "200" } else { "204" }.into();
     outcome.detail = comparison_detail(&comparison);
     outcome.detail["far_level"] = json!(call.scene.settings.far_level.label());
@@ -397,9 +447,9 @@ impl HasImages for PhotoRequest {
     }
 }
 
-/// The engine's look at one photo's subject.
+/// The engine's look at one photo's subject (the decoded image itself stays in the worker).
 struct Inspection {
-    image: RgbImage,
+    image_size: [usize; 2],
     face: Detection,
     face_count: usize,
     rotation: u32,
@@ -423,7 +473,7 @@ fn inspect(state: &AppState, bytes: &[u8], embed: bool) -> Result<Inspection, Fa
     Ok(Inspection {
         face_count: located.faces.len(),
         rotation: located.rotation,
-        image: located.image,
+        image_size: [located.image.width(), located.image.height()],
         face,
         landmarks,
         quality,
@@ -439,12 +489,14 @@ const CLOSED_EYE: f32 = 0.12;
 fn liveness_verdict(scene: &Scene, i: &Inspection) -> (Option<&'static str>, serde_json::Value) {
     let rules = &scene.settings.liveness;
     let attack = i.live_probability.map(|p| 1.0 - p);
-    let eyes_closed = i.landmarks.eye_openness.iter().any(|&e| e < CLOSED_EYE);
+    let eyes_closed = i.landmarks.eye_openness.iter().any(|&e| !reaches(e, CLOSED_EYE));
     let sub_code = if rules.reject_multiple_faces && i.face_count > 1 {
         Some("207")
-    } else if i.quality.score < rules.min_quality {
+    } else if !reaches(i.quality.score, rules.min_quality) {
         Some("206")
-    } else if attack.is_some_and(|a| a >= rules.max_attack_score) || (rules.require_open_eyes && eyes_closed) {
+    } else if attack.is_some_and(|a| !stays_below(a, rules.max_attack_score))
+        || (rules.require_open_eyes && eyes_closed)
+    {
         Some("205")
     } else {
         None
@@ -458,7 +510,7 @@ fn liveness_verdict(scene: &Scene, i: &Inspection) -> (Option<&'static str>, ser
         "mouth_openness": i.landmarks.mouth_openness,
         "attack_score": attack,
         "pad_model": if i.live_probability.is_some() { "configured" } else { "none" },
-        "image_size": [i.image.width(), i.image.height()],
+        "image_size": i.image_size,
     });
     (sub_code, detail)
 }
@@ -476,7 +528,7 @@ pub async fn liveness(
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
     let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, Product::LrFrMin).await?;
     let (bytes, outcome) = call.image(Outcome::new(Product::LrFrMin), &req.image).await?;
-    let (inspection, mut outcome) = call.photo_work(outcome, bytes, |s, b| inspect(s, b, false)).await?;
+    let (inspection, mut outcome) = call.photo_work(outcome, bytes, 0, |s, b| inspect(s, b, false)).await?;
     let (verdict, detail) = liveness_verdict(&call.scene, &inspection);
     outcome.passed = verdict.is_none();
     outcome.sub_code = verdict.unwrap_or("200").into();
@@ -564,8 +616,13 @@ pub async fn identity(
         outcome.detail = json!({ "authority": state.authority.name() });
         return call.finish(outcome).await;
     };
+    // A reference photo that cannot even be priced is unusable (203), decided in the worker.
+    let reference_memory = match &reference {
+        Reference::Photo(photo) => state.engine.plan(photo).map(|p| p.memory_bytes).unwrap_or(0),
+        Reference::Template(_) => 0,
+    };
     let ((probe, reference), mut outcome) = call
-        .photo_work(outcome, bytes, move |s, b| {
+        .photo_work(outcome, bytes, reference_memory, move |s, b| {
             let probe = inspect(s, b, true);
             let reference = match reference {
                 Reference::Template(t) => Ok(Some(t)),
@@ -597,7 +654,7 @@ pub async fn identity(
             let comparison = state.engine.comparison(embedding, &reference, [summary.clone(), summary]);
             outcome.comparisons = 1;
             outcome.score = Some(round2(comparison.score));
-            outcome.passed = comparison.score >= threshold;
+            outcome.passed = reaches(comparison.score, threshold);
             outcome.sub_code = if outcome.passed { "200" } else { "204" }.into();
             detail["similarity"] = json!(comparison.similarity);
             detail["far_level"] = json!(call.scene.settings.far_level.label());
@@ -656,7 +713,7 @@ pub async fn attributes(
 ) -> Result<Json<Envelope<Verification>>, ApiError> {
     let call = Call::begin(&state, &caller, &req.scene_id, &req.order_no, Product::FaceAttributes).await?;
     let (bytes, outcome) = call.image(Outcome::new(Product::FaceAttributes), &req.image).await?;
-    let (detail, mut outcome) = call.photo_work(outcome, bytes, describe_faces).await?;
+    let (detail, mut outcome) = call.photo_work(outcome, bytes, 0, describe_faces).await?;
     outcome.passed = true;
     outcome.sub_code = "200".into();
     outcome.quality = detail["faces"][0]["quality"]["score"].as_f64();

@@ -28,6 +28,9 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     pub regions: Arc<RegionTable>,
     pub metrics: Metrics,
+    /// Request bodies in memory, in KiB (see `upload_buffer_mb`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    pub auth_failures: Arc<crate::auth::AuthFailureLog>,
 }
 
 /// The verification products, with the vendors' codes.
@@ -172,7 +175,7 @@ impl AppState {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "SceneNotFound",
-                format!("scene {scene_id:?} does not exist"),
+                format!("scene {} does not exist", crate::error::echo(scene_id)),
             )
         })?;
         let scene = Scene::from_row(row)?;

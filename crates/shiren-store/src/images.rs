@@ -92,12 +92,21 @@ impl ImageStore {
         }
     }
 
-    /// Signature of an expiring link to one image.
-    pub fn link_signature(&self, record_id: &str, idx: i64, expires_at_secs: i64) -> String {
-        self.keys.keyed_hash(Purpose::Links, &format!("{record_id}/{idx}/{expires_at_secs}"))
+    /// Signature of an expiring link to one image, made for (and attributed to) an access key.
+    pub fn link_signature(&self, record_id: &str, idx: i64, expires_at_secs: i64, key_id: &str) -> String {
+        self.keys.keyed_hash(Purpose::Links, &Self::link_text(record_id, idx, expires_at_secs, key_id))
     }
 
-    pub fn verify_link(&self, record_id: &str, idx: i64, expires_at_secs: i64, signature: &str) -> bool {
-        self.keys.verify_keyed_hash(Purpose::Links, &format!("{record_id}/{idx}/{expires_at_secs}"), signature)
+    pub fn verify_link(&self, record_id: &str, idx: i64, expires_at_secs: i64, key_id: &str, signature: &str) -> bool {
+        self.keys.verify_keyed_hash(
+            Purpose::Links,
+            &Self::link_text(record_id, idx, expires_at_secs, key_id),
+            signature,
+        )
+    }
+
+    fn link_text(record_id: &str, idx: i64, expires_at_secs: i64, key_id: &str) -> String {
+        // Newline-separated: none of the parts can contain one, so no two links share a text.
+        format!("{record_id}\n{idx}\n{expires_at_secs}\n{key_id}")
     }
 }

@@ -209,7 +209,47 @@ pub struct AuditEntry {
     pub action: String,
     pub target: String,
     pub detail: String,
+    /// The server's id of the request that did it.
     pub request_id: String,
+    /// The caller's own `x-request-id`, if it sent one (unsigned: for correlation only).
+    pub client_request_id: Option<String>,
+    /// The peer address the request came from.
+    pub source: Option<String>,
+}
+
+/// Something to write to the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent<'a> {
+    /// The access key, `cli:USER`, `retention`, or `anonymous` for a failed authentication.
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    /// JSON.
+    pub detail: &'a str,
+    pub request_id: &'a str,
+    pub client_request_id: Option<&'a str>,
+    pub source: Option<&'a str>,
+}
+
+/// A page of a listing: `page` counts from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub page: i64,
+    pub page_size: i64,
+}
+
+impl Paging {
+    /// `None` when the page is below 1 or so far that its offset does not fit in 64 bits; the
+    /// size is clamped to `1..=max_size`.
+    pub fn new(page: i64, page_size: i64, max_size: i64) -> Option<Self> {
+        let page_size = page_size.clamp(1, max_size.max(1));
+        let paging = Self { page, page_size };
+        (page >= 1 && paging.offset().is_some()).then_some(paging)
+    }
+
+    pub fn offset(&self) -> Option<i64> {
+        (self.page - 1).checked_mul(self.page_size)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -547,8 +587,8 @@ impl Store {
         row.as_ref().map(Self::record_from_row).transpose()
     }
 
-    /// Records matching `filter`, newest first; `page` counts from 1.
-    pub async fn list_records(&self, filter: &RecordFilter, page: i64, page_size: i64) -> Result<Page<RecordRow>> {
+    /// Records matching `filter`, newest first.
+    pub async fn list_records(&self, filter: &RecordFilter, paging: Paging) -> Result<Page<RecordRow>> {
         enum Param {
             Text(String),
             Int(i64),
@@ -591,8 +631,8 @@ impl Store {
             n + 1,
             n + 2
         );
-        let page = page.max(1);
-        let page_size = page_size.clamp(1, 100);
+        let Paging { page, page_size } = paging;
+        let offset = paging.offset().ok_or_else(|| StoreError::Config("page out of range".into()))?;
         // Safe to run as dynamic SQL: built only from the constant column conditions above and
         // numbered placeholders; every value is bound.
         let mut count = sqlx::query(AssertSqlSafe(count_sql));
@@ -604,7 +644,7 @@ impl Store {
             };
         }
         let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
-        let rows = list.bind(page_size).bind((page - 1) * page_size).fetch_all(&self.pool).await?;
+        let rows = list.bind(page_size).bind(offset).fetch_all(&self.pool).await?;
         let items = rows.iter().map(Self::record_from_row).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, total, page, page_size })
     }
@@ -614,28 +654,58 @@ impl Store {
             .bind(record_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ImageRef {
-                    record_id: row.try_get("record_id")?,
-                    idx: row.try_get("idx")?,
-                    object_key: row.try_get("object_key")?,
-                    content_type: row.try_get("content_type")?,
-                    bytes: row.try_get("bytes")?,
-                })
-            })
-            .collect()
+        rows.iter().map(image_from_row).collect()
     }
 
-    /// Deletes a record and its image references; returns the images, whose objects the
-    /// caller removes. `None` when there was no such record.
+    /// Deletes a record and its image references, queueing the image objects for deletion in the
+    /// same transaction; returns the queued objects, which the caller deletes and then confirms
+    /// with [`Store::object_deleted`]. `None` when there was no such record.
     pub async fn delete_record(&self, id: &str) -> Result<Option<Vec<ImageRef>>> {
-        let images = self.record_images(id).await?;
         let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT * FROM record_images WHERE record_id = $1 ORDER BY idx")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let images = rows.iter().map(image_from_row).collect::<Result<Vec<_>>>()?;
+        let now = now_ms();
+        for image in &images {
+            sqlx::query(
+                "INSERT INTO object_deletions (object_key, record_id, queued_at, attempts) VALUES ($1, $2, $3, 0) \
+                 ON CONFLICT (object_key) DO NOTHING",
+            )
+            .bind(&image.object_key)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM record_images WHERE record_id = $1").bind(id).execute(&mut *tx).await?;
         let done = sqlx::query("DELETE FROM records WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok((done.rows_affected() > 0).then_some(images))
+    }
+
+    /// Object storage confirmed that a queued object is gone.
+    pub async fn object_deleted(&self, object_key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM object_deletions WHERE object_key = $1").bind(object_key).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Queued object deletions, oldest first, each counted as one more attempt.
+    pub async fn pending_object_deletions(&self, limit: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT object_key FROM object_deletions ORDER BY queued_at, object_key LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let keys =
+            rows.iter().map(|r| r.try_get::<String, _>("object_key")).collect::<std::result::Result<Vec<_>, _>>()?;
+        for key in &keys {
+            sqlx::query("UPDATE object_deletions SET attempts = attempts + 1 WHERE object_key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(keys)
     }
 
     /// Ids of records whose retention has ended.
@@ -688,23 +758,28 @@ impl Store {
 
     // ---- audit ----
 
-    pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: &str, request_id: &str) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (id, at, actor, action, target, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(new_id("au"))
-            .bind(now_ms())
-            .bind(actor)
-            .bind(action)
-            .bind(target)
-            .bind(detail)
-            .bind(request_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn audit(&self, event: &AuditEvent<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, action, target, detail, request_id, client_request_id, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new_id("au"))
+        .bind(now_ms())
+        .bind(event.actor)
+        .bind(event.action)
+        .bind(event.target)
+        .bind(event.detail)
+        .bind(event.request_id)
+        .bind(event.client_request_id)
+        .bind(event.source)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    pub async fn list_audit(&self, from_ms: i64, to_ms: i64, page: i64, page_size: i64) -> Result<Page<AuditEntry>> {
-        let page = page.max(1);
-        let page_size = page_size.clamp(1, 200);
+    pub async fn list_audit(&self, from_ms: i64, to_ms: i64, paging: Paging) -> Result<Page<AuditEntry>> {
+        let Paging { page, page_size } = paging;
+        let offset = paging.offset().ok_or_else(|| StoreError::Config("page out of range".into()))?;
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE at >= $1 AND at < $2")
             .bind(from_ms)
             .bind(to_ms)
@@ -717,7 +792,7 @@ impl Store {
         .bind(from_ms)
         .bind(to_ms)
         .bind(page_size)
-        .bind((page - 1) * page_size)
+        .bind(offset)
         .fetch_all(&self.pool)
         .await?;
         let items = rows
@@ -731,6 +806,8 @@ impl Store {
                     target: r.try_get("target")?,
                     detail: r.try_get("detail")?,
                     request_id: r.try_get("request_id")?,
+                    client_request_id: r.try_get("client_request_id")?,
+                    source: r.try_get("source")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -774,6 +851,16 @@ impl Store {
         })
         .transpose()
     }
+}
+
+fn image_from_row(row: &AnyRow) -> Result<ImageRef> {
+    Ok(ImageRef {
+        record_id: row.try_get("record_id")?,
+        idx: row.try_get("idx")?,
+        object_key: row.try_get("object_key")?,
+        content_type: row.try_get("content_type")?,
+        bytes: row.try_get("bytes")?,
+    })
 }
 
 /// `YYYY-MM-DD` (UTC) of a time in milliseconds.

@@ -130,20 +130,20 @@ async fn records_filter_page_count_and_delete() {
             };
             store.insert_record(&r, &images, 1).await.unwrap();
         }
-        let all = store.list_records(&RecordFilter::default(), 1, 2).await.unwrap();
+        let all = store.list_records(&RecordFilter::default(), Paging::new(1, 2, 100).unwrap()).await.unwrap();
         assert_eq!((all.total, all.items.len()), (5, 2));
         assert_eq!(all.items[0].id, "r4", "newest first");
         let f = RecordFilter { scene_id: Some("a".into()), passed: Some(true), ..Default::default() };
-        let page = store.list_records(&f, 1, 10).await.unwrap();
+        let page = store.list_records(&f, page1()).await.unwrap();
         assert_eq!(page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["r2", "r0"]);
         let f = RecordFilter { from_ms: Some(day + 1000), to_ms: Some(day + 3000), ..Default::default() };
-        assert_eq!(store.list_records(&f, 1, 10).await.unwrap().total, 2);
+        assert_eq!(store.list_records(&f, page1()).await.unwrap().total, 2);
         let f = RecordFilter {
             id_number_hash: Some("hash-r3".into()),
             order_no: Some("order-r3".into()),
             ..Default::default()
         };
-        assert_eq!(store.list_records(&f, 1, 10).await.unwrap().items[0].id, "r3");
+        assert_eq!(store.list_records(&f, page1()).await.unwrap().items[0].id, "r3");
 
         let stats = store.statistics(Some("a"), "2026-11-20", "2026-11-20").await.unwrap();
         assert_eq!(stats.len(), 1);
@@ -153,6 +153,11 @@ async fn records_filter_page_count_and_delete() {
         assert_eq!(images.len(), 1);
         assert!(store.record("r0").await.unwrap().is_none());
         assert!(store.delete_record("r0").await.unwrap().is_none());
+        // The image object stays queued until object storage confirms it is gone.
+        assert_eq!(store.pending_object_deletions(10).await.unwrap(), vec!["k".to_string()]);
+        assert_eq!(store.pending_object_deletions(10).await.unwrap(), vec!["k".to_string()], "retried");
+        store.object_deleted("k").await.unwrap();
+        assert!(store.pending_object_deletions(10).await.unwrap().is_empty());
         // Statistics outlive deleted records.
         assert_eq!(store.statistics(None, "2026-11-20", "2026-11-20").await.unwrap().len(), 2);
         assert_eq!(store.expired_records(day + 1000 + 1001, 10).await.unwrap(), vec!["r1".to_string()]);
@@ -171,9 +176,26 @@ async fn scenes_audit_and_authority() {
         assert!(store.scene(&s.id).await.unwrap().is_none());
         assert!(store.update_scene(&s.id, "x", "{}").await.unwrap().is_none());
 
-        store.audit("SRkey", "scene.delete", &s.id, "{}", "req-1").await.unwrap();
-        let log = store.list_audit(0, i64::MAX, 1, 10).await.unwrap();
+        let event = AuditEvent {
+            actor: "SRkey",
+            action: "scene.delete",
+            target: &s.id,
+            detail: "{}",
+            request_id: "rq1",
+            client_request_id: Some("theirs"),
+            source: Some("127.0.0.1"),
+        };
+        store.audit(&event).await.unwrap();
+        let log = store.list_audit(0, i64::MAX, page1()).await.unwrap();
         assert_eq!((log.total, log.items[0].action.as_str()), (1, "scene.delete"));
+        assert_eq!(
+            (
+                log.items[0].request_id.as_str(),
+                log.items[0].client_request_id.as_deref(),
+                log.items[0].source.as_deref()
+            ),
+            ("rq1", Some("theirs"), Some("127.0.0.1"))
+        );
 
         let entry = AuthorityEntry {
             id_number_hash: "h".into(),
@@ -201,12 +223,27 @@ async fn images_are_encrypted_at_rest_and_links_expire_by_signature() {
     assert!(!on_disk.windows(10).any(|w| photo.windows(10).any(|p| p == w)));
     assert_eq!(images.get("rec1", 0, &key).await.unwrap(), photo);
     assert!(images.get("rec2", 0, &key).await.is_err(), "bound to its record");
-    let sig = images.link_signature("rec1", 0, 1000);
-    assert!(images.verify_link("rec1", 0, 1000, &sig));
-    assert!(!images.verify_link("rec1", 0, 1001, &sig));
+    let sig = images.link_signature("rec1", 0, 1000, "SRkey");
+    assert!(images.verify_link("rec1", 0, 1000, "SRkey", &sig));
+    assert!(!images.verify_link("rec1", 0, 1001, "SRkey", &sig));
+    assert!(!images.verify_link("rec1", 0, 1000, "SRother", &sig), "bound to the key that made it");
     images.delete(&key).await.unwrap();
     images.delete(&key).await.unwrap();
     assert!(!dir.path().join(&key).exists());
+}
+
+fn page1() -> Paging {
+    Paging::new(1, 10, 100).unwrap()
+}
+
+#[test]
+fn paging_refuses_what_would_overflow() {
+    assert_eq!(Paging::new(3, 20, 100).and_then(|p| p.offset()), Some(40));
+    assert_eq!(Paging::new(1, 1000, 100).map(|p| p.page_size), Some(100));
+    assert!(Paging::new(0, 20, 100).is_none());
+    assert!(Paging::new(-5, 20, 100).is_none());
+    assert!(Paging::new(i64::MAX, 20, 100).is_none());
+    assert!(Paging::new(i64::MAX / 100 + 2, 100, 100).is_none());
 }
 
 #[test]

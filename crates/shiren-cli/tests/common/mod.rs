@@ -132,9 +132,13 @@ pub fn http(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    // The server may answer (e.g. 413 from the announced length) and close without reading the
+    // body; the answer is still there to read.
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    if let Err(e) = stream.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "no answer: {e}");
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response head");
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();

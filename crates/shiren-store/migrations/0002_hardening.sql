@@ -1,0 +1,15 @@
+-- Audit entries carry the server's request id; the caller's own x-request-id (unsigned, not
+-- unique) and the peer address are kept beside it, never instead of it.
+ALTER TABLE audit_log ADD COLUMN client_request_id TEXT;
+ALTER TABLE audit_log ADD COLUMN source TEXT;
+CREATE INDEX audit_log_actor ON audit_log (actor, at);
+
+-- Image objects of deleted records, until object storage confirms their removal: a record is
+-- removed at once, and an object delete that fails is retried by the sweeper instead of
+-- leaving a face image behind forever.
+CREATE TABLE object_deletions (
+    object_key TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    queued_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL
+);
