@@ -25,6 +25,10 @@ pub struct BenchArgs {
     /// Also time whole comparisons with the two photos on two threads.
     #[arg(long)]
     two_threads: bool,
+    /// Also time decoding: the JPEG completeness walk against the whole decode, and a large
+    /// JPEG (the first photo enlarged 4×) decoded at full and at reduced DCT scale.
+    #[arg(long)]
+    decode: bool,
 }
 
 fn median(values: &mut [Duration]) -> f64 {
@@ -124,5 +128,64 @@ pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
             out!("  compare       median {:8.2} ms end to end on two threads (one photo each)", median(&mut times));
         }
     }
+    if args.decode {
+        decode_figures(&photos[0], args.runs.max(1))?;
+    }
+    Ok(())
+}
+
+/// Median time of `f` over `runs` runs after one warm-up.
+fn time(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    f()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed());
+    }
+    Ok(median(&mut times))
+}
+
+/// What the completeness walk costs beside the decode it guards, and what reduced-scale decoding
+/// saves on a large JPEG. No models are involved.
+fn decode_figures(photo: &[u8], runs: usize) -> anyhow::Result<()> {
+    use shiren_face::decode::{DecodeLimits, decode, plan};
+    use shiren_face::jpeg_scan::check_complete;
+    let limits = DecodeLimits::default();
+    let full_limits = DecodeLimits { reduce_to_side: 0, ..limits };
+    let report = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let reduced = plan(bytes, &limits)?;
+        let full = plan(bytes, &full_limits)?;
+        let walk = time(runs, || Ok(check_complete(bytes, |_, _| Ok(())).map(|_| ())?))?;
+        let t_full = time(runs, || Ok(decode(bytes, &full_limits).map(|_| ())?))?;
+        out!(
+            "  {name} {}x{}: walk {walk:6.2} ms, full decode {t_full:7.2} ms ({:.0}% of it is the walk), {:.0} MB",
+            full.width,
+            full.height,
+            100.0 * walk / t_full.max(1e-9),
+            full.memory_bytes as f64 / 1e6
+        );
+        if reduced.scale > 1 {
+            let t_reduced = time(runs, || Ok(decode(bytes, &limits).map(|_| ())?))?;
+            out!(
+                "  {name} at 1/{} scale ({}x{}): decode {t_reduced:7.2} ms ({:.2}x faster), {:.0} MB ({:.2}x less)",
+                reduced.scale,
+                reduced.decoded_width,
+                reduced.decoded_height,
+                t_full / t_reduced.max(1e-9),
+                reduced.memory_bytes as f64 / 1e6,
+                full.memory_bytes as f64 / reduced.memory_bytes.max(1) as f64
+            );
+        }
+        Ok(())
+    };
+    out!("shiren bench --decode: medians of {runs} runs, one thread");
+    report("photo", photo)?;
+    let original = image::load_from_memory(photo).context("decoding the photo to enlarge it")?.to_rgb8();
+    let (w, h) = (original.width() * 4, original.height() * 4);
+    let big = image::imageops::resize(&original, w, h, image::imageops::FilterType::Triangle);
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    big.write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92))?;
+    report("enlarged", jpeg.get_ref())?;
     Ok(())
 }

@@ -333,4 +333,72 @@ mod tests {
         }
         !crc
     }
+
+    mod fuzz {
+        //! The decoder front end on hostile input: no panic, and every refusal a bad-input error.
+        //! Memory stays bounded because sizes are judged from the header before any buffer.
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn valid_images() -> Vec<Vec<u8>> {
+            let mut out: Vec<Vec<u8>> = [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp]
+                .iter()
+                .map(|f| encode(*f, 40, 36))
+                .collect();
+            let mut progressive = Vec::new();
+            let img = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([x as u8 * 5, y as u8 * 6, 77]));
+            let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 80);
+            encoder.set_progressive(true);
+            encoder.set_restart_interval(2);
+            encoder.encode(img.as_raw(), 48, 40, jpeg_encoder::ColorType::Rgb).unwrap();
+            out.push(progressive);
+            out
+        }
+
+        fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+            let limits = DecodeLimits { max_pixels: 1 << 20, max_source_pixels: 1 << 22, ..DecodeLimits::default() };
+            if let Err(e) = plan(bytes, &limits).and_then(|_| decode(bytes, &limits)) {
+                prop_assert!(e.is_bad_input(), "{e:?}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn valid_images_with_bytes_changed(which in 0usize..5, edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12)) {
+                let mut bytes = valid_images()[which].clone();
+                for (at, value) in edits {
+                    let i = at.index(bytes.len());
+                    bytes[i] = value;
+                }
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn valid_images_cut_and_spliced(which in 0usize..5, cut in any::<prop::sample::Index>(), tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+                let mut bytes = valid_images()[which].clone();
+                bytes.truncate(cut.index(bytes.len()));
+                bytes.extend_from_slice(&tail);
+                check(&bytes)?;
+            }
+
+            #[test]
+            fn declared_sizes(width in any::<u16>(), height in any::<u16>()) {
+                // A JPEG frame header declaring any size, over a tiny body.
+                let mut jpeg = encode(ImageFormat::Jpeg, 16, 16);
+                let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+                jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+                jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+                check(&jpeg)?;
+            }
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub struct JpegFrame {
 /// progressive encoders write about ten.
 const MAX_SCANS: usize = 64;
 /// Bits resolved by one table look-up; longer Huffman codes take the slow path.
-const FAST_BITS: u32 = 9;
+const FAST_BITS: u32 = 11;
 
 fn truncated(what: &str) -> FaceError {
     FaceError::TruncatedImage(format!("the JPEG data stops early: {what}"))
@@ -248,7 +248,7 @@ impl Walk {
                 rest.get(..16).and_then(|c| c.try_into().ok()).ok_or_else(|| truncated("inside a Huffman table"))?;
             let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
             let values = rest.get(16..16 + total).ok_or_else(|| truncated("inside a Huffman table"))?;
-            self.tables[class][slot] = Some(HuffmanTable::new(&counts, values)?);
+            self.tables[class][slot] = Some(HuffmanTable::new(&counts, values, class == 1)?);
             seg = &rest[16 + total..];
         }
         Ok(())
@@ -403,10 +403,20 @@ fn block_coding(
         Coding::Sequential => {
             let dc = dc.ok_or_else(|| corrupt("missing DC table"))?;
             let ac = ac.ok_or_else(|| corrupt("missing AC table"))?;
-            let size = reader.decode(dc)?;
-            reader.skip(u32::from(size & 15))?;
+            reader.skip_coded_value(dc)?;
             let mut k = 1;
             while k < 64 {
+                // Most codes and their extra bits fit one look-up.
+                let skip = ac.skip[reader.peek(FAST_BITS) as usize];
+                if skip != 0 {
+                    reader.consume(u32::from(skip & 0x1f));
+                    match skip >> 11 {
+                        SKIP_END_OF_BLOCK => break,
+                        SKIP_SIXTEEN_ZEROS => k += 16,
+                        _ => k += usize::from((skip >> 5) & 0x3f),
+                    }
+                    continue;
+                }
                 let symbol = reader.decode(ac)?;
                 let (run, size) = (usize::from(symbol >> 4), u32::from(symbol & 15));
                 if size == 0 {
@@ -426,8 +436,7 @@ fn block_coding(
         }
         Coding::DcFirst => {
             let dc = dc.ok_or_else(|| corrupt("missing DC table"))?;
-            let size = reader.decode(dc)?;
-            reader.skip(u32::from(size & 15))?;
+            reader.skip_coded_value(dc)?;
         }
         Coding::DcRefine => reader.skip(1)?,
         Coding::AcFirst { start, end } => {
@@ -509,10 +518,19 @@ fn block_coding(
     Ok(())
 }
 
+/// Kinds of entry in [`HuffmanTable::skip`].
+const SKIP_VALUE: u16 = 1;
+const SKIP_END_OF_BLOCK: u16 = 2;
+const SKIP_SIXTEEN_ZEROS: u16 = 3;
+
 /// A canonical Huffman code (ITU T.81 annex C), for decoding symbols.
 struct HuffmanTable {
     /// Indexed by the next `FAST_BITS` bits: `(length << 8) | symbol`, 0 when the code is longer.
     fast: Vec<u16>,
+    /// Indexed the same way, for when the walk needs no symbol, only how far to go: bits 0-4 the
+    /// code's length plus its extra bits, 5-10 how many coefficients it covers (AC tables), 11-12
+    /// the kind (`SKIP_*`); 0 when the two do not fit `FAST_BITS`.
+    skip: Vec<u16>,
     /// Per code length, the largest code of that length (-1 when none).
     max_code: [i32; 17],
     /// Per code length, what to add to a code of that length to index `values`.
@@ -521,8 +539,9 @@ struct HuffmanTable {
 }
 
 impl HuffmanTable {
-    fn new(counts: &[u8; 16], values: &[u8]) -> Result<Self, FaceError> {
+    fn new(counts: &[u8; 16], values: &[u8], ac: bool) -> Result<Self, FaceError> {
         let mut fast = vec![0u16; 1 << FAST_BITS];
+        let mut skip = vec![0u16; 1 << FAST_BITS];
         let mut max_code = [-1i32; 17];
         let mut offset = [0i32; 17];
         let (mut code, mut index) = (0u32, 0usize);
@@ -537,8 +556,19 @@ impl HuffmanTable {
                     if length <= FAST_BITS {
                         let shift = FAST_BITS - length;
                         let first = (code << shift) as usize;
-                        let entry = ((length as u16) << 8) | u16::from(values[index]);
-                        fast[first..first + (1 << shift)].fill(entry);
+                        let symbol = values[index];
+                        fast[first..first + (1 << shift)].fill(((length as u16) << 8) | u16::from(symbol));
+                        let extra = u32::from(symbol & 15);
+                        let (kind, covers) = match (ac, symbol) {
+                            (true, 0x00) => (SKIP_END_OF_BLOCK, 0),
+                            (true, 0xF0) => (SKIP_SIXTEEN_ZEROS, 16),
+                            (true, s) => (SKIP_VALUE, u16::from(s >> 4) + 1),
+                            (false, _) => (SKIP_VALUE, 0),
+                        };
+                        if length + extra <= FAST_BITS {
+                            skip[first..first + (1 << shift)]
+                                .fill((kind << 11) | (covers << 5) | (length + extra) as u16);
+                        }
                     }
                     code += 1;
                     index += 1;
@@ -547,7 +577,7 @@ impl HuffmanTable {
             }
             code <<= 1;
         }
-        Ok(Self { fast, max_code, offset, values: values.to_vec() })
+        Ok(Self { fast, skip, max_code, offset, values: values.to_vec() })
     }
 }
 
@@ -586,6 +616,20 @@ impl<'a> BitReader<'a> {
     }
 
     fn fill(&mut self) {
+        // Four bytes at once when none of them is 0xFF (no stuffing, no marker): the common case.
+        if !self.at_end
+            && self.bits <= 32
+            && let Some(&[a, b, c, d]) = self.bytes.get(self.pos..self.pos + 4)
+            && a != 0xFF
+            && b != 0xFF
+            && c != 0xFF
+            && d != 0xFF
+        {
+            self.acc |= u64::from(u32::from_be_bytes([a, b, c, d])) << (32 - self.bits);
+            self.bits += 32;
+            self.real += 32;
+            self.pos += 4;
+        }
         while self.bits <= 56 {
             let next = if self.at_end { None } else { self.data_byte() };
             let byte = match next {
@@ -636,6 +680,17 @@ impl<'a> BitReader<'a> {
 
     fn skip(&mut self, count: u32) -> Result<(), FaceError> {
         self.bits(count).map(|_| ())
+    }
+
+    /// A DC-style code (the symbol is the number of extra bits) and its extra bits.
+    fn skip_coded_value(&mut self, table: &HuffmanTable) -> Result<(), FaceError> {
+        let skip = table.skip[self.peek(FAST_BITS) as usize];
+        if skip != 0 {
+            self.consume(u32::from(skip & 0x1f));
+            return Ok(());
+        }
+        let size = self.decode(table)?;
+        self.skip(u32::from(size & 15))
     }
 
     fn decode(&mut self, table: &HuffmanTable) -> Result<u8, FaceError> {

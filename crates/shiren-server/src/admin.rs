@@ -176,6 +176,8 @@ pub struct KeyView {
     pub status: String,
     pub description: String,
     pub created_at: i64,
+    /// When the key last authenticated a request, to the minute (Unix milliseconds).
+    pub last_used_at: Option<i64>,
 }
 
 impl From<AccessKey> for KeyView {
@@ -186,6 +188,7 @@ impl From<AccessKey> for KeyView {
             status: k.status,
             description: k.description,
             created_at: k.created_at,
+            last_used_at: k.last_used_at,
         }
     }
 }

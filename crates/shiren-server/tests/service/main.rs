@@ -1,0 +1,6 @@
+//! The service in one test binary: the API through `router(state).oneshot(...)`, and the
+//! connection layer on loopback ports where only sockets can show the behaviour.
+
+mod common;
+mod fuzz;
+mod hardening;
