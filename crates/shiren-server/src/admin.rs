@@ -769,6 +769,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.queue_depth.set(state.pool.depth() as i64);
+    state.metrics.decode_memory.set(i64::try_from(state.pool.memory_in_use()).unwrap_or(i64::MAX));
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
 }

@@ -95,6 +95,7 @@ pub async fn require_signature(State(state): State<AppState>, req: Request, next
             state.metrics.error(&e.code);
             audit_failure(&state, &parts, source, claimed.as_deref(), &e, &request_id, client_request_id.as_deref())
                 .await;
+            discard_some(body).await;
             return e.with_request_id(&request_id).into_response();
         }
     };
@@ -127,6 +128,26 @@ pub async fn require_signature(State(state): State<AppState>, req: Request, next
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     drop(reservation);
     response
+}
+
+/// Reads and throws away a little of a refused request's body before the answer goes out. A
+/// client still sending when the server closes gets a reset that can swallow the answer; most
+/// refused requests are small, so this lets their senders read why. Nothing is kept, and the
+/// time and amount are bounded, so a large or slow body costs no memory and little time.
+async fn discard_some(body: Body) {
+    use futures_util::StreamExt;
+    const DISCARD_BYTES: usize = 1 << 20;
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut seen = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > DISCARD_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn content_length(parts: &Parts) -> Option<u64> {
