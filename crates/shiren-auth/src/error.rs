@@ -2,8 +2,8 @@ use thiserror::Error;
 
 /// Why a request failed authentication.
 ///
-/// Each variant is a distinct failure a server maps to its own HTTP status and error code
-/// ([`AuthError::code`]); none of them carries the secret or anything derived from it.
+/// Each variant is a distinct failure a server maps to its own HTTP status and error code; none
+/// of them carries the secret or anything derived from it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
     /// The request has no `Authorization` header (or an empty one).
@@ -68,47 +68,4 @@ pub enum AuthError {
         /// The canonical request the server signed.
         canonical_request: String,
     },
-}
-
-impl AuthError {
-    /// A stable machine-readable code, modelled on Alibaba Cloud's error codes.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::MissingAuthorization => "MissingAuthorization",
-            AuthError::InvalidAuthorization(_) => "InvalidAuthorization",
-            AuthError::UnsupportedAlgorithm(_) => "UnsupportedSignatureAlgorithm",
-            AuthError::InvalidAccessKeyId(_) => "InvalidAccessKeyId.NotFound",
-            AuthError::MissingSignedHeader(_) => "MissingSignedHeader",
-            AuthError::InvalidTimestamp(_) => "InvalidTimestamp",
-            AuthError::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
-            AuthError::ContentSha256Mismatch { .. } => "ContentSha256Mismatch",
-            AuthError::MalformedContentSha256(_) => "InvalidContentSha256",
-            AuthError::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_distinct() {
-        let all = [
-            AuthError::MissingAuthorization,
-            AuthError::InvalidAuthorization(String::new()),
-            AuthError::UnsupportedAlgorithm(String::new()),
-            AuthError::InvalidAccessKeyId(String::new()),
-            AuthError::MissingSignedHeader(String::new()),
-            AuthError::InvalidTimestamp(String::new()),
-            AuthError::RequestTimeTooSkewed { request_time: 0, server_time: 0, max_skew_secs: 0 },
-            AuthError::ContentSha256Mismatch { declared: String::new(), computed: String::new() },
-            AuthError::MalformedContentSha256(String::new()),
-            AuthError::SignatureDoesNotMatch { canonical_request: String::new() },
-        ];
-        let mut codes: Vec<&str> = all.iter().map(AuthError::code).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
-    }
 }

@@ -186,11 +186,12 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            let code = failure.error.downcast_ref::<FaceError>().map(FaceError::code).unwrap_or(match failure.code {
-                EXIT_NO_FACE => "NO_FACE",
-                EXIT_BAD_INPUT => "BAD_INPUT",
-                _ => "ERROR",
-            });
+            // The same codes as the service's (one table, in the verification core).
+            let code = match failure.error.downcast_ref::<FaceError>() {
+                Some(e) => shiren_verify::error::face_code(e).as_str(),
+                None if failure.code == EXIT_BAD_INPUT => "InvalidInput",
+                None => "Error",
+            };
             // Scripts asking for JSON get every outcome as JSON on standard output, failures
             // included; people still read the error on standard error.
             if json {
@@ -338,13 +339,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Quality(args) => {
             let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
-            let located = engine.locate_subject(engine.decode(&read(&args.image)?)?)?;
-            let face = located.subject();
-            let lm = engine.landmarks(&located.image, face)?;
-            let q = engine.quality(&located.image, face, &lm)?;
+            let subject = engine.inspect_subject(&read(&args.image)?)?;
+            let q = &subject.quality;
             if args.engine.json {
+                let face = subject.summary();
                 print_json(
-                    &json!({"face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox, "quality": q}),
+                    &json!({"face_count": face.face_count, "rotation": face.rotation, "box": face.bbox, "quality": q}),
                 );
             } else {
                 out!(
@@ -366,14 +366,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Attributes(args) => {
             let engine = load_engine(&cli.model_dir, mode(args.engine.detector), true, 1)?;
-            let located = engine.locate_subject(engine.decode(&read(&args.image)?)?)?;
-            let face = located.subject();
-            let lm = engine.landmarks(&located.image, face)?;
-            let attrs = engine.attributes(&located.image, &lm)?;
-            let q = engine.quality(&located.image, face, &lm)?;
+            let subject = engine.inspect_subject(&read(&args.image)?)?;
+            let (lm, q) = (&subject.landmarks, &subject.quality);
+            let attrs = engine.attributes(subject.image(), lm)?;
+            let located = &subject.located;
             if args.engine.json {
+                let face = subject.summary();
                 print_json(&json!({
-                    "face_count": located.faces.len(), "rotation": located.rotation, "box": face.bbox,
+                    "face_count": face.face_count, "rotation": face.rotation, "box": face.bbox,
                     "pose": lm.pose, "eye_openness": lm.eye_openness, "mouth_openness": lm.mouth_openness,
                     "blur": q.blur, "brightness": q.brightness, "attributes": attrs,
                 }));

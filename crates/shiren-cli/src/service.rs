@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use shiren_server::authority::{id_hash, name_hash, template_to_bytes};
 use shiren_server::config::ServerConfig;
-use shiren_store::{AuthorityEntry, Keyring, Policy, Purpose, Store, now_ms};
+use shiren_store::{Policy, Store};
+use shiren_verify::Caller;
+use shiren_verify::authority::local;
+use shiren_verify::keys::{self, KeyInput};
 
 #[derive(Args, Clone)]
 pub struct ServiceArgs {
@@ -33,13 +35,10 @@ impl ServiceArgs {
     }
 }
 
+/// The service's store, opened the way the service opens it (same data directory, database and
+/// master key), so that keys and authority entries made here are the ones it reads.
 async fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
-    shiren_server::config::prepare_data_dir(&config.data_dir)?;
-    let keys = match &config.master_key {
-        Some(k) => Keyring::from_base64(k)?,
-        None => Keyring::load_or_create(&config.data_dir.join("master.key"))?,
-    };
-    Store::connect(&config.database_url(), keys).await.context("opening the database")
+    Store::open(&config.store_config()).await.context("opening the store")
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -83,69 +82,49 @@ pub fn keys(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: KeysCommand) -
     let config = args.load(model_dir)?;
     runtime()?.block_on(async {
         let store = open_store(&config).await?;
-        let actor = format!("cli:{}", whoami());
+        let admin = Caller::command_line();
         match cmd {
             KeysCommand::Create { policy, description, json } => {
                 let policy = Policy::parse(&policy).context("policy must be full or readonly")?;
-                let (key, secret) = store.create_access_key(policy, &description).await?;
-                audit(&store, &actor, "key.create", &key.id, &json!({ "policy": policy }).to_string()).await?;
+                let key = keys::create(&store, &admin, &KeyInput { policy, description }).await?;
                 if json {
-                    out!("{}", json!({ "access_key_id": key.id, "access_key_secret": secret, "policy": policy }));
+                    out!("{}", serde_json::to_string(&key)?);
                 } else {
                     out!(
-                        "access key id:     {}\naccess key secret: {secret}\npolicy:            {}",
-                        key.id,
+                        "access key id:     {}\naccess key secret: {}\npolicy:            {}",
+                        key.access_key_id,
+                        key.access_key_secret,
                         policy.as_str()
                     );
                     out!("(the secret is shown only now; it is stored encrypted)");
                 }
             }
             KeysCommand::List { json } => {
-                let keys = store.list_access_keys().await?;
+                let keys = keys::list(&store, &admin).await?;
                 if json {
                     out!("{}", serde_json::to_string_pretty(&keys)?);
                 } else {
                     for k in keys {
-                        out!("{}  {:8}  {:8}  {}", k.id, k.policy.as_str(), k.status, k.description);
+                        out!("{}  {:8}  {:8}  {}", k.access_key_id, k.policy.as_str(), k.status, k.description);
                     }
                 }
             }
-            KeysCommand::Disable { id } => set_status(&store, &actor, &id, false).await?,
-            KeysCommand::Enable { id } => set_status(&store, &actor, &id, true).await?,
+            KeysCommand::Disable { id } => {
+                let status = keys::set_enabled(&store, &admin, &id, false).await?;
+                out!("{} {}", status.access_key_id, status.status);
+            }
+            KeysCommand::Enable { id } => {
+                let status = keys::set_enabled(&store, &admin, &id, true).await?;
+                out!("{} {}", status.access_key_id, status.status);
+            }
             KeysCommand::Delete { id } => {
-                if !store.delete_access_key(&id).await? {
-                    bail!("no access key {id}");
-                }
-                audit(&store, &actor, "key.delete", &id, "{}").await?;
+                keys::delete(&store, &admin, &id).await?;
                 out!("deleted {id}");
             }
         }
         store.close().await;
         Ok(())
     })
-}
-
-async fn set_status(store: &Store, actor: &str, id: &str, enabled: bool) -> anyhow::Result<()> {
-    if !store.set_access_key_status(id, enabled).await? {
-        bail!("no access key {id}");
-    }
-    let action = if enabled { "key.enable" } else { "key.disable" };
-    audit(store, actor, action, id, "{}").await?;
-    out!("{id} {}", if enabled { "enabled" } else { "disabled" });
-    Ok(())
-}
-
-/// Administration from the command line is audited like the API's, as `cli:USER`.
-async fn audit(store: &Store, actor: &str, action: &str, target: &str, detail: &str) -> anyhow::Result<()> {
-    let request_id = shiren_store::new_id("cli");
-    let event =
-        shiren_store::AuditEvent { actor, action, target, detail, request_id: &request_id, ..Default::default() };
-    store.audit(&event).await?;
-    Ok(())
-}
-
-fn whoami() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
 pub fn serve(
@@ -185,7 +164,6 @@ pub fn authority(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: Authority
         ::csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(::csv::Trim::All).from_path(&csv)?;
     runtime()?.block_on(async {
         let store = open_store(&config).await?;
-        let keys = store.keys().clone();
         let (mut imported, mut without_face, mut rejected) = (0, 0, 0);
         for (line, row) in reader.records().enumerate() {
             let row = row.with_context(|| format!("{}: line {}", csv.display(), line + 1))?;
@@ -206,49 +184,28 @@ pub fn authority(args: &ServiceArgs, model_dir: &Option<PathBuf>, cmd: Authority
                     continue;
                 }
             };
-            let hash = id_hash(&keys, id.number());
             let template = if photo.is_empty() {
                 None
             } else {
                 let path = if Path::new(photo).is_absolute() { PathBuf::from(photo) } else { base.join(photo) };
                 match std::fs::read(&path)
                     .map_err(|e| e.to_string())
-                    .and_then(|b| engine.subject_embedding(&b).map_err(|e| e.to_string()))
+                    .and_then(|b| local::template_of(&engine, &b).map_err(|e| e.to_string()))
                 {
-                    Ok((embedding, _)) => Some(keys.seal(
-                        Purpose::Templates,
-                        &format!("authority:{hash}"),
-                        &template_to_bytes(&embedding),
-                    )?),
+                    Ok(t) => Some(t),
                     Err(e) => {
                         eprintln!("line {}: no usable reference photo ({}): {e}", line + 1, path.display());
                         None
                     }
                 }
             };
-            if template.is_none() {
+            if local::import(&store, name, &id, template.as_deref()).await? == local::Imported::WithoutReference {
                 without_face += 1;
             }
-            store
-                .upsert_authority(&AuthorityEntry {
-                    id_number_hash: hash,
-                    name_hash: name_hash(&keys, name),
-                    id_number_masked: shiren_idcard::mask_id_number(id.number()),
-                    name_masked: shiren_idcard::mask_name(name),
-                    template_enc: template,
-                    created_at: now_ms(),
-                })
-                .await?;
             imported += 1;
         }
-        audit(
-            &store,
-            &format!("cli:{}", whoami()),
-            "authority.import",
-            &csv.display().to_string(),
-            &json!({ "imported": imported, "rejected": rejected }).to_string(),
-        )
-        .await?;
+        let detail = json!({ "imported": imported, "rejected": rejected });
+        Caller::command_line().audit(&store, "authority.import", &csv.display().to_string(), detail).await?;
         store.close().await;
         out!("imported {imported} identities ({without_face} without a usable reference photo), rejected {rejected}");
         Ok(())

@@ -85,7 +85,7 @@ fn exit_codes_tell_no_face_from_bad_input() {
     std::fs::write(&text, "not a photo\n").unwrap();
     let out = run(&["detect", text.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("UNSUPPORTED_FORMAT"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidImage.UnsupportedFormat"));
 
     let missing = dir.path().join("missing.jpg");
     assert_eq!(run(&["detect", missing.to_str().unwrap()]).status.code(), Some(4));
@@ -95,7 +95,7 @@ fn exit_codes_tell_no_face_from_bad_input() {
     image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&grey).unwrap();
     let out = run(&["compare", grey.to_str().unwrap(), &photo("obama.jpg")]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NO_FACE"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NoFace"));
 
     assert_eq!(run(&["compare", &photo("obama.jpg")]).status.code(), Some(2));
 }
@@ -108,13 +108,13 @@ fn json_mode_reports_failures_as_json_too() {
     let out = run(&["compare", grey.to_str().unwrap(), &photo("obama.jpg"), "--json"]);
     assert_eq!(out.status.code(), Some(3));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["error"]["code"].as_str(), v["error"]["exit_code"].as_u64()), (Some("NO_FACE"), Some(3)), "{v}");
+    assert_eq!((v["error"]["code"].as_str(), v["error"]["exit_code"].as_u64()), (Some("NoFace"), Some(3)), "{v}");
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not a photo\n").unwrap();
     let out = run(&["quality", text.to_str().unwrap(), "--json"]);
     assert_eq!(out.status.code(), Some(4));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["error"]["code"], "UNSUPPORTED_FORMAT");
+    assert_eq!(v["error"]["code"], "InvalidImage.UnsupportedFormat");
 }
 
 #[test]

@@ -77,6 +77,11 @@ impl<T> Judged<T> {
     fn not_available(reason: &str) -> Self {
         Judged::NotAvailable(NotAvailable { available: false, reason: reason.to_string() })
     }
+
+    /// An attribute no model shipped with Shiren can judge.
+    pub fn no_model() -> Self {
+        Self::not_available(NO_MODEL)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,9 +193,9 @@ impl AttributeModels {
         Ok(Attributes {
             gender,
             age: Judged::Value((age * 10.0).round() / 10.0),
-            glasses: Judged::not_available(NO_MODEL),
-            mask: Judged::not_available(NO_MODEL),
-            smile: Judged::not_available(NO_MODEL),
+            glasses: Judged::no_model(),
+            mask: Judged::no_model(),
+            smile: Judged::no_model(),
         })
     }
 }

@@ -112,6 +112,35 @@ fn quarters_to_upright(k: &[[f32; 2]; 5]) -> u32 {
     (angle.round() as i32).rem_euclid(4) as u32
 }
 
+/// The subject of a photo, examined (see `Engine::inspect_subject`).
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub located: Located,
+    pub landmarks: LandmarkReading,
+    pub quality: Quality,
+}
+
+impl Subject {
+    pub fn face(&self) -> &Detection {
+        self.located.subject()
+    }
+
+    /// The image the coordinates refer to (turned upright).
+    pub fn image(&self) -> &RgbImage {
+        &self.located.image
+    }
+
+    /// What a caller reports about the face without the image.
+    pub fn summary(&self) -> FaceSummary {
+        FaceSummary {
+            bbox: self.face().bbox,
+            score: self.face().score,
+            face_count: self.located.faces.len(),
+            rotation: self.located.rotation,
+        }
+    }
+}
+
 /// The result of comparing the subjects of two photos.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
@@ -306,27 +335,43 @@ impl Engine {
 
     /// The subject of each photo, embedded, and their similarity.
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Result<Comparison, FaceError> {
-        let (ra, rb) = self.subject_embedding_pair(a, b);
+        let mut results = self.each_photo(&[a, b], |bytes| self.subject_embedding(bytes)).into_iter();
+        let (Some(ra), Some(rb)) = (results.next(), results.next()) else {
+            return Err(FaceError::Runtime("a photo went missing".into()));
+        };
         let ((ea, sa), (eb, sb)) = (ra?, rb?);
         Ok(self.comparison(&ea, &eb, [sa, sb]))
     }
 
-    /// Both photos' subject embeddings, on two threads when `parallel_compare` is set.
-    #[allow(clippy::type_complexity)]
-    pub fn subject_embedding_pair(
+    /// `work` on every photo, in order; with `parallel_compare`, the photos after the first run
+    /// on threads of their own. The one path for work on several photos at once.
+    pub fn each_photo<T: Send>(
         &self,
-        a: &[u8],
-        b: &[u8],
-    ) -> (Result<(Vec<f32>, FaceSummary), FaceError>, Result<(Vec<f32>, FaceSummary), FaceError>) {
-        if !self.config.parallel_compare {
-            return (self.subject_embedding(a), self.subject_embedding(b));
+        photos: &[&[u8]],
+        work: impl Fn(&[u8]) -> Result<T, FaceError> + Sync,
+    ) -> Vec<Result<T, FaceError>> {
+        let Some((first, rest)) = photos.split_first() else { return Vec::new() };
+        if !self.config.parallel_compare || rest.is_empty() {
+            return photos.iter().map(|bytes| work(bytes)).collect();
         }
         std::thread::scope(|scope| {
-            let second = scope.spawn(|| self.subject_embedding(b));
-            let first = self.subject_embedding(a);
-            let second = second.join().unwrap_or_else(|_| Err(FaceError::Runtime("comparison thread panicked".into())));
-            (first, second)
+            let work = &work;
+            let others: Vec<_> = rest.iter().map(|bytes| scope.spawn(move || work(bytes))).collect();
+            let mut results = vec![work(first)];
+            results.extend(others.into_iter().map(|h| {
+                h.join().unwrap_or_else(|_| Err(FaceError::Runtime("a photo's worker thread panicked".into())))
+            }));
+            results
         })
+    }
+
+    /// The subject of a photo: located, with its landmarks and quality. What every single-photo
+    /// check starts from.
+    pub fn inspect_subject(&self, bytes: &[u8]) -> Result<Subject, FaceError> {
+        let located = self.locate_subject(self.decode(bytes)?)?;
+        let landmarks = self.landmarks(&located.image, located.subject())?;
+        let quality = self.quality(&located.image, located.subject(), &landmarks)?;
+        Ok(Subject { located, landmarks, quality })
     }
 
     pub fn subject_embedding(&self, bytes: &[u8]) -> Result<(Vec<f32>, FaceSummary), FaceError> {

@@ -1,5 +1,5 @@
 //! The engine's typed errors. Each input problem has its own variant so callers (CLI exit
-//! codes, HTTP status codes, vendor result codes) can tell them apart.
+//! codes, the verification core's error codes, vendor result codes) can tell them apart.
 
 use thiserror::Error;
 
@@ -43,22 +43,5 @@ impl FaceError {
                 | FaceError::DecodeLimit(_)
                 | FaceError::ImageTooSmall { .. }
         )
-    }
-
-    /// A stable machine-readable name for the error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            FaceError::EmptyImage => "EMPTY_IMAGE",
-            FaceError::ImageBytesTooLarge { .. } => "IMAGE_BYTES_TOO_LARGE",
-            FaceError::UnsupportedFormat(_) => "UNSUPPORTED_FORMAT",
-            FaceError::TruncatedImage(_) => "TRUNCATED_IMAGE",
-            FaceError::CorruptImage(_) => "CORRUPT_IMAGE",
-            FaceError::ImageTooLarge { .. } => "IMAGE_TOO_LARGE",
-            FaceError::DecodeLimit(_) => "IMAGE_TOO_LARGE",
-            FaceError::ImageTooSmall { .. } => "IMAGE_TOO_SMALL",
-            FaceError::NoFace => "NO_FACE",
-            FaceError::Model { .. } => "MODEL_ERROR",
-            FaceError::Runtime(_) => "RUNTIME_ERROR",
-        }
     }
 }

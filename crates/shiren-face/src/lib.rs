@@ -24,7 +24,9 @@ pub use attributes::{Attributes, Judged};
 pub use compare::{Calibration, FarLevel, cosine};
 pub use decode::{DecodeLimits, DecodePlan};
 pub use detect::{DetectMode, Detection, DetectorSettings};
-pub use engine::{Comparison, EmbeddedFace, Engine, EngineConfig, FaceSummary, Located, ModelPaths, Threshold};
+pub use engine::{
+    Comparison, EmbeddedFace, Engine, EngineConfig, FaceSummary, Located, ModelPaths, Subject, Threshold,
+};
 pub use error::FaceError;
 pub use imageops::RgbImage;
 pub use landmarks::{LandmarkReading, Pose};

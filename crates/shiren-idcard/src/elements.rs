@@ -23,17 +23,6 @@ pub enum PhoneError {
     InvalidPrefix { prefix: String },
 }
 
-impl PhoneError {
-    /// A stable machine-readable name for the error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            PhoneError::WrongLength { .. } => "PHONE_WRONG_LENGTH",
-            PhoneError::InvalidCharacter { .. } => "PHONE_INVALID_CHARACTER",
-            PhoneError::InvalidPrefix { .. } => "PHONE_INVALID_PREFIX",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BankCardError {
     #[error("a bank card number has 12 to 19 digits; this one has {length} characters")]
@@ -42,17 +31,6 @@ pub enum BankCardError {
     InvalidCharacter { position: usize, character: char },
     #[error("the bank card number fails its check digit (Luhn)")]
     WrongCheckDigit,
-}
-
-impl BankCardError {
-    /// A stable machine-readable name for the error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            BankCardError::WrongLength { .. } => "BANK_CARD_WRONG_LENGTH",
-            BankCardError::InvalidCharacter { .. } => "BANK_CARD_INVALID_CHARACTER",
-            BankCardError::WrongCheckDigit => "BANK_CARD_WRONG_CHECK_DIGIT",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -65,18 +43,6 @@ pub enum NameError {
     InvalidCharacter { position: usize, character: char },
     #[error("character {position} ({character:?}) must stand between two letters (a space only between Latin letters)")]
     MisplacedSeparator { position: usize, character: char },
-}
-
-impl NameError {
-    /// A stable machine-readable name for the error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            NameError::Empty => "NAME_EMPTY",
-            NameError::TooLong { .. } => "NAME_TOO_LONG",
-            NameError::InvalidCharacter { .. } => "NAME_INVALID_CHARACTER",
-            NameError::MisplacedSeparator { .. } => "NAME_MISPLACED_SEPARATOR",
-        }
-    }
 }
 
 /// A mainland mobile number: 11 digits, `1` then `3`-`9`. Checks length, then characters, then

@@ -12,9 +12,9 @@
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+use shiren_calendar::Date;
 use thiserror::Error;
 
-use crate::date::Date;
 use crate::mask::mask_id_number;
 use crate::region::{Region, RegionTable};
 
@@ -46,22 +46,6 @@ pub enum IdNumberError {
     BirthDateInFuture { date: Date },
     #[error("the region code {code:06} does not exist")]
     UnknownRegion { code: u32 },
-}
-
-impl IdNumberError {
-    /// A stable machine-readable name for the error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            IdNumberError::WrongLength { .. } => "ID_NUMBER_WRONG_LENGTH",
-            IdNumberError::FirstGeneration => "ID_NUMBER_FIRST_GENERATION",
-            IdNumberError::InvalidCharacter { .. } => "ID_NUMBER_INVALID_CHARACTER",
-            IdNumberError::WrongCheckCharacter { .. } => "ID_NUMBER_WRONG_CHECK_CHARACTER",
-            IdNumberError::InvalidBirthDate { .. } => "ID_NUMBER_INVALID_BIRTH_DATE",
-            IdNumberError::BirthDateTooEarly { .. } => "ID_NUMBER_BIRTH_DATE_TOO_EARLY",
-            IdNumberError::BirthDateInFuture { .. } => "ID_NUMBER_BIRTH_DATE_IN_FUTURE",
-            IdNumberError::UnknownRegion { .. } => "ID_NUMBER_UNKNOWN_REGION",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -8,18 +8,19 @@
 //! - names, mainland mobile numbers and bank card numbers for 3- and 4-element verification;
 //! - masking of all of these for listings ([`mask_id_number`] and friends).
 //!
-//! Every error has a stable `code()` for API responses.
+//! Every error is a typed variant; the verification core maps them to its error codes.
 
-mod date;
 mod elements;
 mod id_number;
 mod mask;
 mod region;
 
-pub use date::Date;
 pub use elements::{
     BankCardError, MAX_NAME_CHARS, MIDDLE_DOT, NameError, PhoneError, validate_bank_card, validate_name, validate_phone,
 };
 pub use id_number::{EARLIEST_BIRTH_YEAR, IdNumber, IdNumberError, Sex, check_character, validate};
 pub use mask::{mask_bank_card, mask_id_number, mask_name, mask_phone};
 pub use region::{Region, RegionName, RegionTable, RegionTableError};
+// Birth dates are the workspace's calendar dates; re-exported so callers need not name the
+// calendar crate to call `validate`.
+pub use shiren_calendar::Date;

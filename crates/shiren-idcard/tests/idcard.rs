@@ -118,7 +118,7 @@ fn wrong_check_character_names_the_expected_one() {
     let bad = format!("{}{wrong}", &good[..17]);
     let err = validate(&bad, table(), today()).unwrap_err();
     assert_eq!(err, IdNumberError::WrongCheckCharacter { expected, found: wrong });
-    assert_eq!(err.code(), "ID_NUMBER_WRONG_CHECK_CHARACTER");
+    assert!(matches!(err, IdNumberError::WrongCheckCharacter { .. }));
     assert!(err.to_string().contains(&format!("must be {expected}")));
     // A typo in the birth date is caught by the check character first.
     let typo = format!("{}4{}", &good[..13], &good[14..]);
@@ -149,14 +149,14 @@ fn birth_dates() {
     ] {
         let err = check(first17).unwrap_err();
         assert_eq!(err, IdNumberError::InvalidBirthDate { year, month, day }, "{first17}");
-        assert_eq!(err.code(), "ID_NUMBER_INVALID_BIRTH_DATE");
+        assert!(matches!(err, IdNumberError::InvalidBirthDate { .. }));
     }
     let err = check("11010120250616001").unwrap_err();
     assert_eq!(err, IdNumberError::BirthDateInFuture { date: Date::new(2025, 6, 16).unwrap() });
-    assert_eq!(err.code(), "ID_NUMBER_BIRTH_DATE_IN_FUTURE");
+    assert!(matches!(err, IdNumberError::BirthDateInFuture { .. }));
     assert!(check("11010120250615001").is_ok(), "born today");
     let err = check("11010118991231001").unwrap_err();
-    assert_eq!(err.code(), "ID_NUMBER_BIRTH_DATE_TOO_EARLY");
+    assert!(matches!(err, IdNumberError::BirthDateTooEarly { .. }));
     assert!(check("11010119000101001").is_ok());
 }
 
@@ -167,7 +167,7 @@ fn unknown_regions() {
         assert!(table.lookup_str(code).is_none(), "{code} is in the table");
         let err = validate(&with_check(&format!("{code}19900307123")), table, today()).unwrap_err();
         assert_eq!(err, IdNumberError::UnknownRegion { code: code.parse().unwrap() });
-        assert_eq!(err.code(), "ID_NUMBER_UNKNOWN_REGION");
+        assert!(matches!(err, IdNumberError::UnknownRegion { .. }));
     }
 }
 
@@ -176,12 +176,12 @@ fn lengths_and_characters() {
     let table = table();
     let err = validate("110101900307123", table, today()).unwrap_err();
     assert_eq!(err, IdNumberError::FirstGeneration);
-    assert_eq!(err.code(), "ID_NUMBER_FIRST_GENERATION");
+    assert!(matches!(err, IdNumberError::FirstGeneration));
     assert!(err.to_string().contains("18-digit"));
     for (input, length) in [("", 0), ("11010119900307123", 17), ("1101011990030712345", 19), ("11010a900307123", 15)] {
         let err = validate(input, table, today()).unwrap_err();
         assert_eq!(err, IdNumberError::WrongLength { length }, "{input:?}");
-        assert_eq!(err.code(), "ID_NUMBER_WRONG_LENGTH");
+        assert!(matches!(err, IdNumberError::WrongLength { .. }));
     }
     let good = with_check("11010119900307123");
     for (position, character) in [(1, 'A'), (9, 'O'), (17, 'X'), (18, 'Y'), (5, '５'), (3, ' ')] {
@@ -190,7 +190,7 @@ fn lengths_and_characters() {
         let input: String = chars.into_iter().collect();
         let err = validate(&input, table, today()).unwrap_err();
         assert_eq!(err, IdNumberError::InvalidCharacter { position, character }, "{input:?}");
-        assert_eq!(err.code(), "ID_NUMBER_INVALID_CHARACTER");
+        assert!(matches!(err, IdNumberError::InvalidCharacter { .. }));
     }
 }
 
@@ -213,18 +213,23 @@ fn debug_and_serialize_mask_the_number() {
 fn phones() {
     assert_eq!(validate_phone(" 13812345678 "), Ok("13812345678"));
     assert_eq!(validate_phone("19912345678"), Ok("19912345678"));
-    for (input, code) in [
-        ("1381234567", "PHONE_WRONG_LENGTH"),
-        ("+8613812345678", "PHONE_WRONG_LENGTH"),
-        ("", "PHONE_WRONG_LENGTH"),
-        ("1381234567a", "PHONE_INVALID_CHARACTER"),
-        ("138 1234567", "PHONE_INVALID_CHARACTER"),
-        ("１3812345678", "PHONE_INVALID_CHARACTER"),
-        ("12812345678", "PHONE_INVALID_PREFIX"),
-        ("10812345678", "PHONE_INVALID_PREFIX"),
-        ("23812345678", "PHONE_INVALID_PREFIX"),
+    let kind = |e: PhoneError| match e {
+        PhoneError::WrongLength { .. } => "length",
+        PhoneError::InvalidCharacter { .. } => "character",
+        PhoneError::InvalidPrefix { .. } => "prefix",
+    };
+    for (input, expected) in [
+        ("1381234567", "length"),
+        ("+8613812345678", "length"),
+        ("", "length"),
+        ("1381234567a", "character"),
+        ("138 1234567", "character"),
+        ("１3812345678", "character"),
+        ("12812345678", "prefix"),
+        ("10812345678", "prefix"),
+        ("23812345678", "prefix"),
     ] {
-        assert_eq!(validate_phone(input).unwrap_err().code(), code, "{input:?}");
+        assert_eq!(validate_phone(input).map_err(kind), Err(expected), "{input:?}");
     }
     assert_eq!(validate_phone("12812345678"), Err(PhoneError::InvalidPrefix { prefix: "12".into() }));
     assert_eq!(validate_phone("1381234567a"), Err(PhoneError::InvalidCharacter { position: 11, character: 'a' }));
@@ -242,7 +247,7 @@ fn bank_cards() {
         let mut bytes = good.as_bytes().to_vec();
         bytes[i] = if bytes[i] == b'1' { b'2' } else { b'1' };
         let bad = String::from_utf8(bytes).unwrap();
-        assert_eq!(validate_bank_card(&bad).unwrap_err().code(), "BANK_CARD_WRONG_CHECK_DIGIT", "{bad}");
+        assert!(matches!(validate_bank_card(&bad).unwrap_err(), BankCardError::WrongCheckDigit), "{bad}");
     }
     assert_eq!(validate_bank_card("41111111111"), Err(BankCardError::WrongLength { length: 11 }));
     assert_eq!(validate_bank_card("41111111111111111111"), Err(BankCardError::WrongLength { length: 20 }));
@@ -250,7 +255,7 @@ fn bank_cards() {
         validate_bank_card("4111 1111 1111 1111"),
         Err(BankCardError::InvalidCharacter { position: 5, character: ' ' })
     );
-    assert_eq!(validate_bank_card("4111-1111-1111").unwrap_err().code(), "BANK_CARD_INVALID_CHARACTER");
+    assert!(matches!(validate_bank_card("4111-1111-1111").unwrap_err(), BankCardError::InvalidCharacter { .. }));
 }
 
 #[test]
@@ -265,14 +270,14 @@ fn names() {
     assert_eq!(validate_name(""), Err(NameError::Empty));
     assert_eq!(validate_name(" \t "), Err(NameError::Empty));
     assert_eq!(validate_name("张3"), Err(NameError::InvalidCharacter { position: 2, character: '3' }));
-    assert_eq!(validate_name("张\u{0}三").unwrap_err().code(), "NAME_INVALID_CHARACTER");
-    assert_eq!(validate_name("张\u{200B}三").unwrap_err().code(), "NAME_INVALID_CHARACTER");
-    assert_eq!(validate_name("张-三").unwrap_err().code(), "NAME_INVALID_CHARACTER");
+    assert!(matches!(validate_name("张\u{0}三").unwrap_err(), NameError::InvalidCharacter { .. }));
+    assert!(matches!(validate_name("张\u{200B}三").unwrap_err(), NameError::InvalidCharacter { .. }));
+    assert!(matches!(validate_name("张-三").unwrap_err(), NameError::InvalidCharacter { .. }));
     assert_eq!(validate_name("张 三"), Err(NameError::MisplacedSeparator { position: 2, character: ' ' }));
-    assert_eq!(validate_name("John  Smith").unwrap_err().code(), "NAME_MISPLACED_SEPARATOR");
-    assert_eq!(validate_name("·买买提").unwrap_err().code(), "NAME_MISPLACED_SEPARATOR");
+    assert!(matches!(validate_name("John  Smith").unwrap_err(), NameError::MisplacedSeparator { .. }));
+    assert!(matches!(validate_name("·买买提").unwrap_err(), NameError::MisplacedSeparator { .. }));
     assert_eq!(validate_name("买买提·"), Err(NameError::MisplacedSeparator { position: 4, character: '·' }));
-    assert_eq!(validate_name("买··提").unwrap_err().code(), "NAME_MISPLACED_SEPARATOR");
+    assert!(matches!(validate_name("买··提").unwrap_err(), NameError::MisplacedSeparator { .. }));
 }
 
 #[test]

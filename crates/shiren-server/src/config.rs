@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use shiren_store::StoreConfig;
+use shiren_verify::authority::AuthorityConfig;
+use shiren_verify::{ImageLimits, VerifyConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -102,28 +105,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// Which authority data source answers identity checks.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
-pub enum AuthorityConfig {
-    /// The registry imported with `shiren authority import`.
-    #[default]
-    Local,
-    /// An external gateway speaking the JSON contract in the README.
-    Http {
-        url: String,
-        /// Sent as `Authorization: Bearer TOKEN`.
-        #[serde(default)]
-        token: Option<String>,
-        #[serde(default = "default_authority_timeout")]
-        timeout_ms: u64,
-    },
-}
-
-fn default_authority_timeout() -> u64 {
-    3000
-}
-
 impl ServerConfig {
     /// Defaults, then the file (if any), then the environment.
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
@@ -189,46 +170,45 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// Where the store's data lives: the data directory and the database, master key and object
+    /// storage settings, with the store's defaults inside the data directory.
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            master_key: self.master_key.clone(),
+            object_store: self.object_store.clone(),
+        }
+    }
+
+    /// What the verification core is told.
+    pub fn verify_config(&self) -> VerifyConfig {
+        VerifyConfig {
+            model_dir: self.model_dir.clone(),
+            workers: self.workers(),
+            queue: self.queue,
+            decode_memory_bytes: self.decode_memory_mb << 20,
+            max_image_pixels: self.max_image_pixels,
+            images: ImageLimits {
+                max_image_bytes: self.max_image_bytes,
+                url_fetch_timeout: std::time::Duration::from_millis(self.url_fetch_timeout_ms),
+                url_fetch_allow_private: self.url_fetch_allow_private,
+            },
+            image_link_secs: self.image_link_secs,
+            authority: self.authority.clone(),
+            pad: self.pad.clone(),
+            ..VerifyConfig::default()
+        }
+    }
+
+    /// The database in use: the configured one, or SQLite `shiren.db` in the data directory.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| shiren_store::Store::sqlite_url(&self.data_dir))
+        self.store_config().database_url()
     }
 
     pub fn workers(&self) -> usize {
         self.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1)
     }
-}
-
-/// Creates the data directory readable by its owner only, and makes everything the process
-/// creates from now on (database, WAL, image files) owner-only too: records, the audit log and
-/// face images are nobody else's business on a shared machine. Warns when an existing directory
-/// is open to others.
-pub fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| anyhow::anyhow!("creating data directory {}: {e}", dir.display()))?;
-    }
-    let mode = std::fs::metadata(dir)
-        .map_err(|e| anyhow::anyhow!("data directory {}: {e}", dir.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        tracing::warn!(
-            dir = %dir.display(),
-            mode = format!("{:o}", mode & 0o777),
-            "the data directory is readable by other users; restrict it with chmod 700"
-        );
-        eprintln!(
-            "shiren: warning: data directory {} has mode {:o}; other users can read records and the audit log (chmod 700 it)",
-            dir.display(),
-            mode & 0o777
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

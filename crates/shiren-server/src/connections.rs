@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::metrics::Metrics;
+use shiren_verify::metrics::Metrics;
 
 /// Bounds on connections, from the configuration.
 #[derive(Debug, Clone, Copy)]

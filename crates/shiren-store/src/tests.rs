@@ -2,6 +2,9 @@
 //! `SHIREN_TEST_POSTGRES` (default: the local server's `test` database). Each PostgreSQL run
 //! works in a fresh database of its own, dropped afterwards.
 
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AssertSqlSafe, Row};
+
 use super::*;
 
 pub(crate) const DEFAULT_TEST_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -114,7 +117,7 @@ async fn a_nonce_is_accepted_once() {
 #[tokio::test]
 async fn records_filter_page_count_and_delete() {
     each_database(async |store: Store| {
-        let day = days_from_civil(2026, 11, 20) * 86_400_000;
+        let day = shiren_calendar::days_from_civil(2026, 11, 20) * shiren_calendar::MS_PER_DAY;
         for i in 0..5 {
             let r = record(&format!("r{i}"), if i < 3 { "a" } else { "b" }, i % 2 == 0, day + i * 1000);
             let images = if i == 0 {
@@ -246,12 +249,83 @@ fn paging_refuses_what_would_overflow() {
     assert!(Paging::new(i64::MAX / 100 + 2, 100, 100).is_none());
 }
 
+#[tokio::test]
+async fn malformed_stored_values_are_errors_not_guesses() {
+    each_database(async |store: Store| {
+        let (key, _) = store.create_access_key(Policy::Full, "").await.unwrap();
+        sqlx::query("UPDATE access_keys SET policy = 'root' WHERE id = $1")
+            .bind(&key.id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.list_access_keys().await.unwrap_err();
+        assert!(err.to_string().contains("unknown access-key policy \"root\""), "{err}");
+        assert!(store.access_key_with_secret(&key.id).await.is_err());
+
+        store.insert_record(&record("r", "a", true, 0), &[], 1).await.unwrap();
+        assert!(store.record("r").await.unwrap().unwrap().passed);
+        sqlx::query("UPDATE records SET passed = 2 WHERE id = 'r'").execute(&store.pool).await.unwrap();
+        let err = store.record("r").await.unwrap_err();
+        assert!(err.to_string().contains("2 where 0 or 1 was stored"), "{err}");
+    })
+    .await;
+}
+
 #[test]
-fn calendar_conversions_round_trip() {
-    assert_eq!(utc_day(0), "1970-01-01");
-    assert_eq!(utc_day(days_from_civil(2024, 2, 29) * 86_400_000 + 5), "2024-02-29");
-    for days in [-1000, 0, 59, 60, 10_000, 20_000] {
-        let (y, m, d) = civil_from_days(days);
-        assert_eq!(days_from_civil(y, m, d), days);
+fn a_store_configuration_defaults_to_the_data_directory() {
+    let config = StoreConfig::in_dir("/srv/shiren");
+    assert_eq!(config.database_url(), "sqlite:///srv/shiren/shiren.db?mode=rwc");
+    assert!(
+        matches!(config.object_location(), images::ObjectLocation::Directory(dir) if dir == Path::new("/srv/shiren/images"))
+    );
+    let config = StoreConfig {
+        database_url: Some("postgres://db/shiren".into()),
+        master_key: Some("secret".into()),
+        object_store: Some("s3://faces/".into()),
+        ..config
+    };
+    assert_eq!(config.database_url(), "postgres://db/shiren");
+    assert!(matches!(config.object_location(), images::ObjectLocation::S3 { bucket } if bucket == "faces"));
+    assert!(!format!("{config:?}").contains("secret"), "the master key stays out of logs");
+}
+
+#[tokio::test]
+async fn open_prepares_a_private_data_directory_and_keeps_its_master_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig::in_dir(dir.path().join("nested/data"));
+    let store = Store::open(&config).await.unwrap();
+    assert_eq!(store.kind(), DbKind::Sqlite);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&config.data_dir), 0o700);
+    for file in ["master.key", "shiren.db"] {
+        assert_eq!(mode(&config.data_dir.join(file)) & 0o077, 0, "{file}");
     }
+    let (key, secret) = store.create_access_key(Policy::Full, "").await.unwrap();
+    store.close().await;
+    // Opened again, the same master key decrypts what the first opening stored.
+    let store = Store::open(&config).await.unwrap();
+    assert_eq!(store.access_key_with_secret(&key.id).await.unwrap().unwrap().1, secret);
+    store.close().await;
+    // A master key given in the configuration wins over the file.
+    let other_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let store = Store::open(&StoreConfig { master_key: Some(other_key.into()), ..config.clone() }).await.unwrap();
+    assert!(matches!(store.access_key_with_secret(&key.id).await, Err(StoreError::Crypto)));
+    store.close().await;
+    let bad = StoreConfig { master_key: Some("too short".into()), ..config.clone() };
+    assert!(matches!(Store::open(&bad).await, Err(StoreError::Config(_))));
+
+    let images = images::ImageStore::open_config(&config, Keyring::from_bytes([7; 32])).unwrap();
+    let object = images.put("rec", 0, b"face").await.unwrap();
+    assert!(config.data_dir.join("images").join(&object).is_file());
+}
+
+#[test]
+fn a_data_directory_that_cannot_be_created_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = prepare_data_dir(&file.join("data")).unwrap_err();
+    assert!(matches!(err, StoreError::DataDir { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("data directory {}", file.join("data").display())), "{err}");
 }

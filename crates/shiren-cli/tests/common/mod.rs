@@ -12,6 +12,15 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use shiren_auth::{QueryParams, SignParams, Signer};
 
+/// A temporary directory only its owner can read, as the service wants its data directory (it
+/// warns about any other).
+pub fn private_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shiren"))
 }
@@ -47,7 +56,7 @@ pub struct Server {
 impl Server {
     /// Starts `shiren serve` on 127.0.0.1 with a fresh data directory.
     pub fn start(env: &[(&str, &str)]) -> Server {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = private_dir();
         let data_dir = tmp.path().to_path_buf();
         let mut server = Server::start_in(&data_dir, env);
         server._tmp = Some(tmp);

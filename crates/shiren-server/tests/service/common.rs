@@ -12,10 +12,11 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use shiren_auth::{QueryParams, SignParams, Signer};
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
+use shiren_server::App;
 use shiren_server::config::ServerConfig;
 use shiren_server::connections::{ConnectionLimits, serve};
-use shiren_server::state::AppState;
 use shiren_store::Policy;
+use shiren_verify::Services;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
@@ -48,7 +49,7 @@ pub fn png(img: &image::RgbImage) -> Vec<u8> {
 
 /// One service with its own data directory and a full and a read-only key.
 pub struct Service {
-    pub state: AppState,
+    pub app: App,
     pub full: Signer,
     pub readonly: Signer,
     pub data_dir: PathBuf,
@@ -85,12 +86,17 @@ impl Service {
         };
         configure(&mut config);
         let data_dir = config.data_dir.clone();
-        let state = shiren_server::build_state(config).await.expect("the service starts");
-        let (key, secret) = state.store.create_access_key(Policy::Full, "tests").await.expect("key");
+        let app = shiren_server::build(&config).await.expect("the service starts");
+        let store = &app.services.store;
+        let (key, secret) = store.create_access_key(Policy::Full, "tests").await.expect("key");
         let full = Signer::new(key.id, secret);
-        let (key, secret) = state.store.create_access_key(Policy::Readonly, "tests").await.expect("key");
+        let (key, secret) = store.create_access_key(Policy::Readonly, "tests").await.expect("key");
         let readonly = Signer::new(key.id, secret);
-        Service { state, full, readonly, data_dir, stop: Vec::new(), _dir: dir }
+        Service { app, full, readonly, data_dir, stop: Vec::new(), _dir: dir }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.app.services
     }
 
     /// A request signed by `signer`.
@@ -104,7 +110,7 @@ impl Service {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = shiren_server::router(self.state.clone()).oneshot(request).await.expect("infallible");
+        let response = shiren_server::router(self.app.clone()).oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();
@@ -134,8 +140,8 @@ impl Service {
         let addr = listener.local_addr().expect("address");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.stop.push(tx);
-        let app = shiren_server::router(self.state.clone());
-        let metrics = self.state.metrics.clone();
+        let app = shiren_server::router(self.app.clone());
+        let metrics = self.app.services.metrics.clone();
         tokio::spawn(serve(listener, tls, app, limits, metrics, async {
             let _ = rx.await;
         }));
@@ -149,6 +155,18 @@ impl Drop for Service {
             let _ = stop.send(());
         }
     }
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+        }
+    }
+    out
 }
 
 /// Headers signing a request (content-type is added, and signed, when there is a body).

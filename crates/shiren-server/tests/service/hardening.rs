@@ -40,7 +40,7 @@ async fn audit_actions(service: &Service, action: &str) -> Vec<serde_json::Value
 /// server read every byte first, holding ~12 MB per socket until its 60 s timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_not_read_before_the_request_is_authenticated() {
-    let mut service = Service::start(|c| c.body_timeout_secs = 2).await;
+    let mut service = Service::start(|c| c.body_timeout_secs = 1).await;
     let addr = service.listen(limits(10, 256), None).await;
     let small_body = br#"{"scene_id":"x"}"#;
     let forged = Signer::new(service.full.access_key_id.clone(), "not-the-secret");
@@ -88,7 +88,7 @@ async fn bodies_are_not_read_before_the_request_is_authenticated() {
     let started = Instant::now();
     let (status, text) = read_answer(&mut stream, Duration::from_secs(10)).await.expect("an answer");
     assert_eq!(status, 408, "{text}");
-    assert!(started.elapsed() >= Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
 }
 
 // ---------------------------------------------------------------- 2. slow and idle connections
@@ -166,29 +166,42 @@ async fn image_urls_to_embedded_local_addresses_are_refused() {
 /// under the cap are admitted by the memory they will take, so parallel ones wait their turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_decodes_are_refused_and_the_rest_share_a_memory_budget() {
-    let service = Arc::new(Service::start(|c| c.decode_memory_mb = 120).await);
+    let service = Arc::new(Service::start(|c| c.decode_memory_mb = 60).await);
     let scene = service.scene(json!({})).await;
-    let uniform = |w, h| png(&image::RgbImage::from_pixel(w, h, image::Rgb([200, 190, 180])));
+    let uniform = |w, h| {
+        use image::ImageEncoder;
+        let pixels = image::RgbImage::from_pixel(w, h, image::Rgb([200, 190, 180]));
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new_with_quality(
+            &mut out,
+            image::codecs::png::CompressionType::Fast,
+            image::codecs::png::FilterType::Sub,
+        )
+        .write_image(pixels.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+        out
+    };
     let big = uniform(8000, 5000);
     assert!(big.len() < 5 << 20, "legal under the byte limits: {} bytes", big.len());
     let started = Instant::now();
     let r = service
         .call("POST", "/v1/compare", Some(json!({ "scene_id": scene, "image_a": b64(&big), "image_b": b64(&big) })))
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (413, "IMAGE_TOO_LARGE"), "{}", r.json);
+    assert_eq!((r.status.as_u16(), r.code()), (413, "InvalidImage.TooLarge"), "{}", r.json);
     assert!(started.elapsed() < Duration::from_secs(2), "refused from the header: {:?}", started.elapsed());
 
-    // 3000×3000 decodes to 27 MB; a compare of two reserves ~108 MB of the 120 MB budget, so
+    // 2000×2000 decodes to 12 MB; a compare of two reserves ~48 MB of the 60 MB budget, so
     // four in parallel run one at a time and the reservation never exceeds the budget.
-    let medium = uniform(3000, 3000);
+    let medium = uniform(2000, 2000);
     let body = json!({ "scene_id": scene, "image_a": b64(&medium), "image_b": b64(&medium) });
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
-        let service = service.clone();
+        let (service, done) = (service.clone(), done.clone());
         tokio::spawn(async move {
             let mut peak = 0;
-            for _ in 0..400 {
-                peak = peak.max(service.state.pool.memory_in_use());
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(service.services().pool.memory_in_use());
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
             peak
         })
@@ -201,11 +214,12 @@ async fn huge_decodes_are_refused_and_the_rest_share_a_memory_budget() {
         .collect();
     for call in calls {
         let r = call.await.unwrap();
-        assert_eq!((r.status.as_u16(), r.code()), (422, "NO_FACE"), "{}", r.json);
+        assert_eq!((r.status.as_u16(), r.code()), (422, "NoFace"), "{}", r.json);
     }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     let peak = watcher.await.unwrap();
-    assert!(peak > 0 && peak <= 120 << 20, "peak reservation {peak}");
-    assert_eq!(service.state.pool.memory_in_use(), 0);
+    assert!(peak > 0 && peak <= 60 << 20, "peak reservation {peak}");
+    assert_eq!(service.services().pool.memory_in_use(), 0);
 }
 
 // ---------------------------------------------------------------- 5. truncated JPEG
@@ -224,7 +238,7 @@ async fn half_a_jpeg_with_an_end_marker_is_truncated() {
             Some(json!({ "scene_id": scene, "image_a": b64(&half), "image_b": b64(&original) })),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "TRUNCATED_IMAGE"), "{}", r.json);
+    assert_eq!((r.status.as_u16(), r.code()), (400, "InvalidImage.Truncated"), "{}", r.json);
 }
 
 // ---------------------------------------------------------------- 6. signature canonicalisation
@@ -279,7 +293,7 @@ async fn failure_records_keep_codes_not_what_the_caller_sent() {
         let id = item["verification_id"].as_str().unwrap();
         let detail = service.call_as(&service.readonly.clone(), "GET", &format!("/v1/records/{id}"), None).await;
         let text = detail.json.to_string();
-        for leaked in ["19900231", "0231", "deadbeefcafe", "X-Amz-Signature"] {
+        for leaked in ["19900231", "deadbeefcafe", "X-Amz-Signature"] {
             assert!(!text.contains(leaked), "{leaked} in {text}");
         }
         let d = &detail.data()["detail"];
@@ -296,13 +310,13 @@ async fn failure_records_keep_codes_not_what_the_caller_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_every_expired_record_and_retries_failed_image_deletions() {
     let service = Service::start(|_| {}).await;
-    let store = &service.state.store;
+    let store = &service.services().store;
     let past = shiren_store::now_ms() - 86_400_000;
     for i in 0..1234 {
         let id = format!("vexpired{i:05}");
         let mut images = Vec::new();
         if i % 100 == 0 {
-            let key = service.state.images.put(&id, 0, b"image bytes").await.unwrap();
+            let key = service.services().images.put(&id, 0, b"image bytes").await.unwrap();
             images.push(shiren_store::ImageRef {
                 record_id: id.clone(),
                 idx: 0,
@@ -333,7 +347,7 @@ async fn the_sweep_removes_every_expired_record_and_retries_failed_image_deletio
         };
         store.insert_record(&row, &images, 1).await.unwrap();
     }
-    let report = shiren_server::sweep_once(&service.state).await;
+    let report = shiren_verify::records::sweep(service.services()).await;
     assert_eq!(report.records, 1234);
     assert!(store.expired_records(shiren_store::now_ms(), 10).await.unwrap().is_empty());
     let images_dir = service.data_dir.join("images");
@@ -353,23 +367,12 @@ async fn the_sweep_removes_every_expired_record_and_retries_failed_image_deletio
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(service.call("GET", &format!("/v1/records/{id}"), None).await.status, 404, "the record is gone at once");
     assert_eq!(store.pending_object_deletions(10).await.unwrap().len(), 1, "the image is still queued");
-    assert_eq!(shiren_server::sweep_once(&service.state).await.objects_retried, 0);
+    assert_eq!(shiren_verify::records::sweep(service.services()).await.objects_retried, 0);
     std::fs::remove_dir_all(&object).unwrap();
     std::fs::write(&object, b"sealed image").unwrap();
-    assert_eq!(shiren_server::sweep_once(&service.state).await.objects_retried, 1);
+    assert_eq!(shiren_verify::records::sweep(service.services()).await.objects_retried, 1);
     assert!(!object.exists());
     assert!(store.pending_object_deletions(10).await.unwrap().is_empty());
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------- 9. paging
@@ -473,21 +476,7 @@ async fn the_audit_log_names_what_the_server_knows() {
 /// A PAD model whose output is NaN (here: a normalisation mean of NaN) must refuse, not pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nan_attack_score_fails_closed() {
-    let model = models().path("attributes/gender-v1.onnx");
-    let service = Service::start(|c| {
-        c.pad = Some(
-            toml::from_str(&format!(
-                "model = \"{}\"\ninput_size = 32\nlive_index = 1\nmean = [nan, nan, nan]\n",
-                model.display()
-            ))
-            .unwrap(),
-        )
-    })
-    .await;
-    let scene = service.scene(json!({ "liveness": { "max_attack_score": 1.0 } })).await;
-    let r = service
-        .call("POST", "/v1/liveness", Some(json!({ "scene_id": scene, "image": b64(&photo("obama.jpg")) })))
-        .await;
+    let r = crate::integrations::liveness_with_stand_in_pad("mean = [nan, nan, nan]\n").await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!((r.data()["passed"].as_bool(), r.data()["sub_code"].as_str()), (Some(false), Some("205")), "{}", r.json);
 }
@@ -535,7 +524,7 @@ async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
         let r = service
             .call("POST", "/v1/elements", Some(json!({ "scene_id": scene, "name": "张三", "id_number": number })))
             .await;
-        assert_eq!((r.status.as_u16(), r.code()), (503, "AUTHORITY_UNAVAILABLE"), "{}", r.json);
+        assert_eq!((r.status.as_u16(), r.code()), (503, "AuthorityUnavailable"), "{}", r.json);
     }
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2, "the redirect was not followed");
 }

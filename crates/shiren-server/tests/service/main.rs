@@ -4,3 +4,6 @@
 mod common;
 mod fuzz;
 mod hardening;
+mod integrations;
+mod products;
+mod signatures;

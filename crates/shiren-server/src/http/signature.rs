@@ -1,5 +1,6 @@
-//! Request identity and authorisation. Every `/v1` request (but image links, which carry their
-//! own signature) must be signed with ACS3-HMAC-SHA256 by an enabled access key.
+//! The native API's authentication: every `/v1` request (but image links, which carry their own
+//! signature) must be signed with ACS3-HMAC-SHA256 by an enabled access key; the verified caller
+//! is handed to the handlers as a `shiren_verify::Caller`.
 //!
 //! The request is authenticated from its head before a byte of its body is read: the signature
 //! covers method, path, query, the signed headers and the declared body hash, so a caller who
@@ -18,113 +19,65 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use shiren_auth::{AuthError, Credential, DeclaredBody, Payload, QueryParams, percent_decode};
 use shiren_store::{AuditEvent, Policy};
+use shiren_verify::{Caller, Error, ErrorCode};
 
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// The server's id of the request being handled, echoed in `x-request-id`.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
-/// The caller's own `x-request-id`, kept for correlation (it is unsigned and need not be unique).
-#[derive(Debug, Clone)]
-pub struct ClientRequestId(pub Option<String>);
-
-/// The verified caller of a `/v1` request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_id: String,
-    pub policy: Policy,
-    pub request_id: String,
-    pub client_request_id: Option<String>,
-    pub source: Option<IpAddr>,
-}
+use super::request_id::{self, RequestIds};
+use super::response::ApiError;
+use crate::App;
 
 /// The peer address of a request, when it came through the service's own listener.
 pub fn source_of(extensions: &axum::http::Extensions) -> Option<IpAddr> {
     extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
-/// Gives every request a server-generated id, keeps the caller's `x-request-id` beside it, and
-/// logs under it.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = shiren_store::new_id("rq");
-    let theirs = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        })
-        .map(str::to_string);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    req.extensions_mut().insert(ClientRequestId(theirs));
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = tracing::Instrument::instrument(next.run(req), span).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v);
-    }
-    response
+fn refused(e: Error) -> (Error, Option<String>) {
+    (e, None)
 }
 
-fn auth_error(e: &AuthError) -> ApiError {
-    let status = match e {
-        AuthError::MissingAuthorization
-        | AuthError::InvalidAccessKeyId(_)
-        | AuthError::SignatureDoesNotMatch { .. }
-        | AuthError::RequestTimeTooSkewed { .. } => StatusCode::UNAUTHORIZED,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    ApiError::new(status, e.code(), e.to_string())
-}
-
-pub async fn require_signature(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let client_request_id = req.extensions().get::<ClientRequestId>().and_then(|c| c.0.clone());
+pub async fn require_signature(State(app): State<App>, req: Request, next: Next) -> Response {
+    let RequestIds { id: request_id, client: client_request_id } = request_id::current();
     let source = source_of(req.extensions());
     let (mut parts, body) = req.into_parts();
-    let authenticated = authenticate(&state, &parts).await;
+    let authenticated = authenticate(&app, &parts).await;
     let (key_id, policy, declared) = match authenticated {
         Ok(v) => v,
         Err((e, claimed)) => {
-            state.metrics.error(&e.code);
-            audit_failure(&state, &parts, source, claimed.as_deref(), &e, &request_id, client_request_id.as_deref())
+            app.services.metrics.error(e.code.as_str());
+            audit_failure(&app, &parts, source, claimed.as_deref(), &e, &request_id, client_request_id.as_deref())
                 .await;
             discard_some(body).await;
-            return e.with_request_id(&request_id).into_response();
+            return ApiError(e).into_response();
         }
     };
     // Bodies in memory at once are bounded: each request reserves its size (or the maximum when
     // it does not announce one) until its answer is ready.
-    let announced = content_length(&parts).unwrap_or(state.config.max_body_bytes as u64);
-    let timeout = Duration::from_secs(state.config.body_timeout_secs);
+    let announced = content_length(&parts).unwrap_or(app.limits.max_body_bytes as u64);
+    let timeout = app.limits.body_timeout;
     let kib = u32::try_from(announced.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let reservation = match tokio::time::timeout(timeout, state.uploads.clone().acquire_many_owned(kib)).await {
+    let reservation = match tokio::time::timeout(timeout, app.uploads.clone().acquire_many_owned(kib)).await {
         Ok(Ok(permit)) => permit,
         _ => {
-            let e = ApiError::busy(1, "too many request bodies are being received; retry later");
-            state.metrics.error(&e.code);
-            return e.with_request_id(&request_id).into_response();
+            let e = Error::busy(1, "too many request bodies are being received; retry later");
+            app.services.metrics.error(e.code.as_str());
+            return ApiError(e).into_response();
         }
     };
-    let bytes = match read_body(body, state.config.max_body_bytes, timeout).await {
+    let checked = read_body(body, app.limits.max_body_bytes, timeout)
+        .await
+        .and_then(|bytes| declared.check(&bytes).map(|()| bytes).map_err(Error::from));
+    let bytes = match checked {
         Ok(b) => b,
         Err(e) => {
-            state.metrics.error(&e.code);
-            return e.with_request_id(&request_id).into_response();
+            app.services.metrics.error(e.code.as_str());
+            return ApiError(e).into_response();
         }
     };
-    if let Err(e) = declared.check(&bytes) {
-        let e = auth_error(&e);
-        state.metrics.error(&e.code);
-        return e.with_request_id(&request_id).into_response();
-    }
-    parts.extensions.insert(Caller { key_id, policy, request_id, client_request_id, source });
+    parts.extensions.insert(Caller { actor: key_id, policy, request_id, client_request_id, source });
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     drop(reservation);
     response
@@ -154,15 +107,14 @@ fn content_length(parts: &Parts) -> Option<u64> {
     parts.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<axum::body::Bytes, ApiError> {
+async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<axum::body::Bytes, Error> {
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "RequestTimeout",
+        Err(_) => Err(Error::new(
+            ErrorCode::RequestTimeout,
             format!("the request body did not arrive within {} s", timeout.as_secs()),
         )),
         Ok(Err(e)) if is_length_limit(&e) => Err(too_large(max)),
-        Ok(Err(e)) => Err(ApiError::bad_request("InvalidBody", format!("cannot read the body: {e}"))),
+        Ok(Err(e)) => Err(Error::new(ErrorCode::InvalidBody, format!("cannot read the body: {e}"))),
         Ok(Ok(bytes)) => Ok(bytes),
     }
 }
@@ -178,38 +130,31 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-fn too_large(max: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "RequestTooLarge",
-        format!("the request body is larger than {max} bytes"),
-    )
+fn too_large(max: usize) -> Error {
+    Error::new(ErrorCode::RequestTooLarge, format!("the request body is larger than {max} bytes"))
 }
 
 /// Everything that can be judged before the body: the query's form, the announced size, the
 /// key, the signature over the head, the clock, the nonce and the key's policy. On failure, the
 /// error and the key id the request claimed (for the audit log).
-async fn authenticate(
-    state: &AppState,
-    parts: &Parts,
-) -> Result<(String, Policy, DeclaredBody), (ApiError, Option<String>)> {
+async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, DeclaredBody), (Error, Option<String>)> {
+    let store = &app.services.store;
     let raw_query = parts.uri.query().unwrap_or("");
-    check_query(raw_query).map_err(|e| (e, None))?;
+    check_query(raw_query).map_err(refused)?;
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let credential = Credential::from_headers(&headers).map_err(|e| (auth_error(&e), None))?;
+    let credential = Credential::from_headers(&headers).map_err(|e| refused(e.into()))?;
     let claimed = Some(credential.access_key_id.clone());
-    let fail = |e: ApiError| (e, claimed.clone());
-    if content_length(parts).is_some_and(|n| n > state.config.max_body_bytes as u64) {
-        return Err(fail(too_large(state.config.max_body_bytes)));
+    let fail = |e: Error| (e, claimed.clone());
+    if content_length(parts).is_some_and(|n| n > app.limits.max_body_bytes as u64) {
+        return Err(fail(too_large(app.limits.max_body_bytes)));
     }
-    let Some((key, secret)) =
-        state.store.access_key_with_secret(&credential.access_key_id).await.map_err(|e| fail(e.into()))?
-    else {
-        return Err(fail(auth_error(&AuthError::InvalidAccessKeyId(credential.access_key_id.clone()))));
+    let found = store.access_key_with_secret(&credential.access_key_id).await.map_err(|e| fail(e.into()))?;
+    let Some((key, secret)) = found else {
+        return Err(fail(AuthError::InvalidAccessKeyId(credential.access_key_id.clone()).into()));
     };
     let query = QueryParams::parse(raw_query);
     let request = shiren_auth::Request {
@@ -219,42 +164,35 @@ async fn authenticate(
         headers: &headers,
         payload: Payload::Body(b""),
     };
-    let now = shiren_auth::unix_now();
-    let declared = shiren_auth::verify_head_at(&request, &credential, &secret, now, state.config.signature_skew_secs)
-        .map_err(|e| fail(auth_error(&e)))?;
+    let skew = app.limits.signature_skew_secs;
+    let declared = shiren_auth::verify_head_at(&request, &credential, &secret, shiren_auth::unix_now(), skew)
+        .map_err(|e| fail(e.into()))?;
     if key.status != "enabled" {
-        return Err(fail(ApiError::forbidden(
-            "InvalidAccessKeyId.Inactive",
-            format!("access key {} is disabled", key.id),
-        )));
+        return Err(fail(Error::new(ErrorCode::AccessKeyInactive, format!("access key {} is disabled", key.id))));
     }
-    let request_time = shiren_auth::request_time(&request).map_err(|e| fail(auth_error(&e)))?;
+    let request_time = shiren_auth::request_time(&request).map_err(|e| fail(e.into()))?;
     let nonce = request.header("x-acs-signature-nonce").unwrap_or_default();
     if nonce.is_empty() || nonce.len() > 128 {
-        return Err(fail(ApiError::bad_request(
-            "InvalidSignatureNonce",
-            "x-acs-signature-nonce must be 1-128 characters",
-        )));
+        return Err(fail(Error::of(ErrorCode::InvalidSignatureNonce)));
     }
     // A nonce only needs remembering while its timestamp is still inside the window.
-    let keep_until = (request_time + state.config.signature_skew_secs as i64 + 60) * 1000;
-    if !state.store.remember_nonce(&key.id, &nonce, keep_until).await.map_err(|e| fail(e.into()))? {
-        return Err(fail(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "SignatureNonceUsed",
+    let keep_until = (request_time + skew as i64 + 60) * 1000;
+    if !store.remember_nonce(&key.id, &nonce, keep_until).await.map_err(|e| fail(e.into()))? {
+        return Err(fail(Error::new(
+            ErrorCode::SignatureNonceUsed,
             "this signature nonce was already used: the request is a replay",
         )));
     }
     if key.policy == Policy::Readonly && parts.method != Method::GET && parts.method != Method::HEAD {
-        return Err(fail(ApiError::forbidden(
-            "Forbidden.ReadOnlyKey",
+        return Err(fail(Error::new(
+            ErrorCode::ReadOnlyKey,
             "this access key is read-only: it may query records and statistics but not verify or change anything",
         )));
     }
     // `last_used_at` to the minute: one write a minute per key, not one per request.
     let now_ms = shiren_store::now_ms();
     if key.last_used_at.is_none_or(|at| now_ms - at > 60_000)
-        && let Err(e) = state.store.touch_access_key(&key.id, now_ms).await
+        && let Err(e) = store.touch_access_key(&key.id, now_ms).await
     {
         tracing::warn!(error = %e, "recording when the key was last used failed");
     }
@@ -264,10 +202,10 @@ async fn authenticate(
 /// The signature covers the query as percent-decoded bytes, while form decoding (what handlers
 /// use) also turns `+` into a space and replaces bytes that are not UTF-8. Either would let one
 /// signature carry two meanings, so both are refused: the two readings then always agree.
-fn check_query(raw: &str) -> Result<(), ApiError> {
+fn check_query(raw: &str) -> Result<(), Error> {
     if raw.contains('+') {
-        return Err(ApiError::bad_request(
-            "InvalidQuery",
+        return Err(Error::new(
+            ErrorCode::InvalidQuery,
             "a raw '+' in the query string is ambiguous: encode a plus sign as %2B and a space as %20",
         ));
     }
@@ -276,7 +214,7 @@ fn check_query(raw: &str) -> Result<(), ApiError> {
         .flat_map(|pair| pair.splitn(2, '='))
         .all(|part| std::str::from_utf8(&percent_decode(part)).is_ok());
     if !all_utf8 {
-        return Err(ApiError::bad_request("InvalidQuery", "query parameters must decode to UTF-8 text"));
+        return Err(Error::new(ErrorCode::InvalidQuery, "query parameters must decode to UTF-8 text"));
     }
     Ok(())
 }
@@ -284,15 +222,15 @@ fn check_query(raw: &str) -> Result<(), ApiError> {
 /// Writes a failed authentication to the audit log unless its source has already had its share
 /// this minute (the next entry it gets then says how many were left out).
 async fn audit_failure(
-    state: &AppState,
+    app: &App,
     parts: &Parts,
     source: Option<IpAddr>,
     claimed_key: Option<&str>,
-    error: &ApiError,
+    error: &Error,
     request_id: &str,
     client_request_id: Option<&str>,
 ) {
-    let Some(suppressed) = state.auth_failures.admit(source) else { return };
+    let Some(suppressed) = app.auth_failures.admit(source) else { return };
     let detail = serde_json::json!({
         "code": error.code,
         "method": parts.method.as_str(),
@@ -311,7 +249,7 @@ async fn audit_failure(
         client_request_id,
         source: source_text.as_deref(),
     };
-    if let Err(e) = state.store.audit(&event).await {
+    if let Err(e) = app.services.store.audit(&event).await {
         tracing::warn!(error = %e, "auditing a failed authentication failed");
     }
 }
@@ -371,9 +309,9 @@ mod tests {
     fn raw_plus_and_non_utf8_queries_are_refused() {
         assert!(check_query("").is_ok());
         assert!(check_query("order_no=x%2By&name=%E5%BC%A0%20%E4%B8%89").is_ok());
-        assert_eq!(check_query("order_no=x+y").unwrap_err().code, "InvalidQuery");
-        assert_eq!(check_query("a=%FF").unwrap_err().code, "InvalidQuery");
-        assert_eq!(check_query("%C3=1").unwrap_err().code, "InvalidQuery");
+        assert_eq!(check_query("order_no=x+y").unwrap_err().code, ErrorCode::InvalidQuery);
+        assert_eq!(check_query("a=%FF").unwrap_err().code, ErrorCode::InvalidQuery);
+        assert_eq!(check_query("%C3=1").unwrap_err().code, ErrorCode::InvalidQuery);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct InferencePool {
@@ -69,7 +69,7 @@ impl InferencePool {
 
     /// Runs `work`, which needs `memory_bytes` for its images, on a blocking thread once a worker
     /// and the memory are free; refuses when the queue is full or the memory does not free up.
-    pub async fn run<T, F>(&self, memory_bytes: u64, work: F) -> Result<T, ApiError>
+    pub async fn run<T, F>(&self, memory_bytes: u64, work: F) -> Result<T, Error>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -77,17 +77,15 @@ impl InferencePool {
         let previous = self.admitted.fetch_add(1, Ordering::SeqCst);
         let admission = Admission(self.admitted.clone());
         if previous >= self.capacity {
-            return Err(ApiError::busy(1, "all inference workers are busy and the queue is full; retry later"));
+            return Err(Error::busy(1, "all inference workers are busy and the queue is full; retry later"));
         }
         // One image larger than the whole budget runs alone rather than never.
         let kib = u32::try_from(memory_bytes.div_ceil(1024)).unwrap_or(u32::MAX).clamp(1, self.memory_kib);
         let memory = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(kib))
             .await
-            .map_err(|_| {
-                ApiError::busy(1, "the images being examined already use the decode memory budget; retry later")
-            })?
-            .map_err(ApiError::internal)?;
-        let permit = self.running.clone().acquire_owned().await.map_err(ApiError::internal)?;
+            .map_err(|_| Error::busy(1, "the images being examined already use the decode memory budget; retry later"))?
+            .map_err(Error::internal)?;
+        let permit = self.running.clone().acquire_owned().await.map_err(Error::internal)?;
         let result = tokio::task::spawn_blocking(move || {
             let out = work();
             drop(permit);
@@ -95,7 +93,7 @@ impl InferencePool {
             out
         })
         .await
-        .map_err(ApiError::internal);
+        .map_err(Error::internal);
         drop(admission);
         result
     }
@@ -114,7 +112,7 @@ mod tests {
         pool: &InferencePool,
         n: usize,
         memory: u64,
-    ) -> (std::sync::mpsc::Sender<()>, Vec<tokio::task::JoinHandle<Result<(), ApiError>>>) {
+    ) -> (std::sync::mpsc::Sender<()>, Vec<tokio::task::JoinHandle<Result<(), Error>>>) {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         let mut tasks = Vec::new();
@@ -138,7 +136,7 @@ mod tests {
         let pool = pool(1, 1, 1 << 30);
         let (tx, tasks) = blocked(&pool, 2, 1024).await;
         let refused = pool.run(1024, || ()).await.unwrap_err();
-        assert_eq!(refused.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.code, crate::error::ErrorCode::ServiceBusy);
         assert_eq!(refused.retry_after_secs, Some(1));
         tx.send(()).unwrap();
         tx.send(()).unwrap();
@@ -158,7 +156,7 @@ mod tests {
         }
         // A second 80 MB job does not fit next to the first: it waits, then is refused.
         let refused = pool.run(80 << 20, || ()).await.unwrap_err();
-        assert_eq!((refused.status.as_u16(), refused.code.as_str()), (503, "ServiceBusy"));
+        assert_eq!(refused.code, crate::error::ErrorCode::ServiceBusy);
         // A small one fits.
         assert!(pool.run(10 << 20, || ()).await.is_ok());
         tx.send(()).unwrap();

@@ -1,37 +1,13 @@
-//! What every handler shares: configuration, the database, image storage, the face engine
-//! behind its bounded pool, the authority provider, the region table and metrics. Also the
-//! scene model, since every verification is judged by its scene's settings.
-
-use std::sync::Arc;
+//! Scenes (认证场景): a named set of rules every verification is judged by (which products it
+//! allows, the false-accept level, single-photo liveness rules, whether images are kept and for
+//! how long, whether images may come by URL), and their administration. Every change is audited.
 
 use serde::{Deserialize, Serialize};
-use shiren_face::pad::PadModel;
-use shiren_face::{Engine, FarLevel};
-use shiren_idcard::RegionTable;
-use shiren_store::images::ImageStore;
+use shiren_face::FarLevel;
 use shiren_store::{SceneRow, Store};
 
-use crate::authority::Authority;
-use crate::config::ServerConfig;
-use crate::error::ApiError;
-use crate::inference::InferencePool;
-use crate::metrics::Metrics;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<ServerConfig>,
-    pub store: Store,
-    pub images: ImageStore,
-    pub engine: Arc<Engine>,
-    pub pad: Option<Arc<PadModel>>,
-    pub pool: InferencePool,
-    pub authority: Arc<Authority>,
-    pub regions: Arc<RegionTable>,
-    pub metrics: Metrics,
-    /// Request bodies in memory, in KiB (see `upload_buffer_mb`).
-    pub uploads: Arc<tokio::sync::Semaphore>,
-    pub auth_failures: Arc<crate::auth::AuthFailureLog>,
-}
+use crate::caller::Caller;
+use crate::error::{Error, ErrorCode, echo};
 
 /// The verification products, with the vendors' codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -80,6 +56,10 @@ impl Product {
             Product::Id3MetaPhone => "ID_3META_PHONE",
             Product::Id4MetaBank => "ID_4META_BANK",
         }
+    }
+
+    pub fn parse(code: &str) -> Option<Product> {
+        Product::ALL.into_iter().find(|p| p.code() == code)
     }
 }
 
@@ -136,14 +116,15 @@ impl Default for SceneSettings {
 }
 
 impl SceneSettings {
-    pub fn validate(&self) -> Result<(), ApiError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.retention_days > 3650 {
-            return Err(ApiError::bad_request("InvalidParameter.RetentionDays", "retention_days must be at most 3650"));
+            return Err(Error::new(ErrorCode::InvalidRetentionDays, "retention_days must be at most 3650"));
         }
         let l = &self.liveness;
+        // `contains` is false for NaN, so a NaN threshold is refused too.
         if !(0.0..=100.0).contains(&l.min_quality) || !(0.0..=1.0).contains(&l.max_attack_score) {
-            return Err(ApiError::bad_request(
-                "InvalidParameter.Liveness",
+            return Err(Error::new(
+                ErrorCode::InvalidLivenessSettings,
                 "min_quality must be 0-100 and max_attack_score 0-1",
             ));
         }
@@ -162,29 +143,75 @@ pub struct Scene {
 }
 
 impl Scene {
-    pub fn from_row(row: SceneRow) -> Result<Self, ApiError> {
-        let settings = serde_json::from_str(&row.config).map_err(ApiError::internal)?;
+    fn from_row(row: SceneRow) -> Result<Self, Error> {
+        let settings = serde_json::from_str(&row.config).map_err(Error::internal)?;
         Ok(Self { id: row.id, name: row.name, settings, created_at: row.created_at, updated_at: row.updated_at })
     }
 }
 
-impl AppState {
-    /// The scene a verification names, which must exist and enable the product.
-    pub async fn scene_for(&self, scene_id: &str, product: Product) -> Result<Scene, ApiError> {
-        let row = self.store.scene(scene_id).await?.ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "SceneNotFound",
-                format!("scene {} does not exist", crate::error::echo(scene_id)),
-            )
-        })?;
-        let scene = Scene::from_row(row)?;
-        if !scene.settings.products.contains(&product) {
-            return Err(ApiError::forbidden(
-                "ProductNotEnabled",
-                format!("product {} is not enabled in scene {}", product.code(), scene.id),
-            ));
+/// A scene to create, or a scene's new name and settings.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SceneInput {
+    pub name: String,
+    #[serde(default)]
+    pub settings: SceneSettings,
+}
+
+impl SceneInput {
+    /// The trimmed name and the settings as stored.
+    fn checked(&self) -> Result<(&str, String), Error> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(Error::new(ErrorCode::InvalidName, "name must be 1-64 characters"));
         }
-        Ok(scene)
+        self.settings.validate()?;
+        Ok((name, serde_json::to_string(&self.settings).map_err(Error::internal)?))
     }
+}
+
+pub async fn create(store: &Store, caller: &Caller, input: &SceneInput) -> Result<Scene, Error> {
+    let (name, config) = input.checked()?;
+    let row = store.create_scene(name, &config).await?;
+    caller.audit(store, "scene.create", &row.id, serde_json::json!({ "name": row.name })).await?;
+    Scene::from_row(row)
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Scene>, Error> {
+    store.list_scenes().await?.into_iter().map(Scene::from_row).collect()
+}
+
+pub async fn get(store: &Store, id: &str) -> Result<Scene, Error> {
+    Scene::from_row(store.scene(id).await?.ok_or_else(|| Error::not_found("scene"))?)
+}
+
+pub async fn update(store: &Store, caller: &Caller, id: &str, input: &SceneInput) -> Result<Scene, Error> {
+    let (name, config) = input.checked()?;
+    let row = store.update_scene(id, name, &config).await?.ok_or_else(|| Error::not_found("scene"))?;
+    caller.audit(store, "scene.update", id, serde_json::json!({ "name": row.name })).await?;
+    Scene::from_row(row)
+}
+
+/// Deletes a scene; its records stay until their retention ends.
+pub async fn delete(store: &Store, caller: &Caller, id: &str) -> Result<(), Error> {
+    if !store.delete_scene(id).await? {
+        return Err(Error::not_found("scene"));
+    }
+    caller.audit(store, "scene.delete", id, serde_json::json!({})).await
+}
+
+/// The scene a verification names, which must exist and enable the product.
+pub async fn for_product(store: &Store, scene_id: &str, product: Product) -> Result<Scene, Error> {
+    let row = store
+        .scene(scene_id)
+        .await?
+        .ok_or_else(|| Error::new(ErrorCode::SceneNotFound, format!("scene {} does not exist", echo(scene_id))))?;
+    let scene = Scene::from_row(row)?;
+    if !scene.settings.products.contains(&product) {
+        return Err(Error::new(
+            ErrorCode::ProductNotEnabled,
+            format!("product {} is not enabled in scene {}", product.code(), scene.id),
+        ));
+    }
+    Ok(scene)
 }

@@ -1,0 +1,56 @@
+//! The native API, version 1: one module per resource, each exporting its routes; this module
+//! composes them and describes them in the OpenAPI document.
+
+pub mod audit;
+pub mod keys;
+pub mod ops;
+pub mod products;
+pub mod records;
+pub mod scenes;
+pub mod statistics;
+
+use axum::Router;
+use utoipa::OpenApi;
+
+use crate::App;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shiren verification API", version = "1",
+        description = "Every /v1 request is signed with ACS3-HMAC-SHA256 (Alibaba Cloud's V3 signature): headers \
+        x-acs-date, x-acs-signature-nonce, x-acs-content-sha256 and Authorization: ACS3-HMAC-SHA256 \
+        Credential=KEY_ID,SignedHeaders=...,Signature=... . Read-only keys may only use GET. Errors carry a stable \
+        code (PascalCase, a dot before a refinement: InvalidImage.Truncated) from one table, listed in the README."),
+    paths(
+        products::compare, products::liveness, products::identity, products::attributes, products::elements,
+        scenes::create_scene, scenes::list_scenes, scenes::get_scene, scenes::update_scene, scenes::delete_scene,
+        keys::create_key, keys::list_keys, keys::disable_key, keys::enable_key, keys::delete_key,
+        records::list_records, records::get_record, records::delete_record, statistics::statistics, audit::audit_log,
+    ),
+    components(schemas(
+        crate::http::response::ErrorBody,
+        shiren_verify::scenes::Product, shiren_verify::scenes::SceneSettings, shiren_verify::scenes::LivenessSettings,
+        shiren_verify::images::ImageSource, shiren_verify::products::Detail,
+    )),
+    tags((name = "products", description = "Verifications; each writes one record"),
+         (name = "scenes", description = "Verification scenes and their settings"),
+         (name = "keys", description = "Access keys (full-access keys only)"),
+         (name = "records", description = "Records, statistics and the audit log"))
+)]
+pub struct ApiDoc;
+
+/// Every `/v1` route that must be signed.
+pub fn signed_routes() -> Router<App> {
+    Router::new()
+        .merge(products::routes())
+        .merge(scenes::routes())
+        .merge(keys::routes())
+        .merge(records::routes())
+        .merge(statistics::routes())
+        .merge(audit::routes())
+}
+
+/// Routes with a credential of their own, or none: image links and operations.
+pub fn open_routes() -> Router<App> {
+    Router::new().merge(records::link_routes()).merge(ops::routes())
+}

@@ -1,0 +1,65 @@
+//! What the verification core is told by whoever runs it: model location, worker and memory
+//! bounds, image limits and the URL policy, image links, the authority provider and the optional
+//! PAD model. Surfaces build it from their own configuration (the server from its TOML file).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shiren_face::pad::PadSettings;
+
+use crate::authority::AuthorityConfig;
+
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    /// The model directory; `None`: `SHIREN_MODEL_DIR` or the user's data directory.
+    pub model_dir: Option<PathBuf>,
+    /// Inference workers (one per core is right: each model session is single-threaded) and
+    /// how many requests may wait for one.
+    pub workers: usize,
+    pub queue: usize,
+    /// Memory images being decoded and examined may take at once, and how long work waits for
+    /// room before it is refused.
+    pub decode_memory_bytes: u64,
+    pub decode_memory_wait: Duration,
+    /// Largest decoded image, width × height.
+    pub max_image_pixels: u64,
+    pub images: ImageLimits,
+    /// Lifetime of image links, seconds.
+    pub image_link_secs: i64,
+    pub authority: AuthorityConfig,
+    pub pad: Option<PadSettings>,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self {
+            model_dir: None,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            queue: 16,
+            decode_memory_bytes: 384 << 20,
+            decode_memory_wait: Duration::from_secs(10),
+            max_image_pixels: shiren_face::DecodeLimits::default().max_pixels,
+            images: ImageLimits::default(),
+            image_link_secs: 300,
+            authority: AuthorityConfig::default(),
+            pad: None,
+        }
+    }
+}
+
+/// How images may arrive.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ImageLimits {
+    /// Largest single image, bytes (after base64 decoding).
+    pub max_image_bytes: usize,
+    /// Image URLs: time limit, and whether private and loopback addresses may be fetched.
+    pub url_fetch_timeout: Duration,
+    pub url_fetch_allow_private: bool,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        Self { max_image_bytes: 5 << 20, url_fetch_timeout: Duration::from_secs(5), url_fetch_allow_private: false }
+    }
+}
