@@ -30,6 +30,10 @@ pub struct JpegFrame {
 /// More scans than this is not a photo but an attempt to make the walk (and the decode) slow;
 /// progressive encoders write about ten.
 const MAX_SCANS: usize = 64;
+/// Coefficient positions all scans together may visit, in multiples of the frame's coefficients.
+/// libjpeg's progressive script visits each about three times; end-of-band runs can make a
+/// refinement scan visit a band without reading data, so the bound is on visits, not scans.
+const MAX_VISITS_PER_COEFFICIENT: u64 = 8;
 /// Bits resolved by one table look-up; longer Huffman codes take the slow path.
 const FAST_BITS: u32 = 11;
 
@@ -66,7 +70,7 @@ fn walk_file(
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return Err(corrupt("no start-of-image marker"));
     }
-    let mut walk = Walk { tables: Default::default(), restart_interval: 0, frame: None, scans: 0 };
+    let mut walk = Walk { tables: Default::default(), restart_interval: 0, frame: None, scans: 0, visits: 0 };
     let mut pos = 2;
     loop {
         let Some((marker, after)) = next_marker(bytes, pos) else {
@@ -76,7 +80,9 @@ fn walk_file(
         match marker {
             0xD9 => return walk.finish(),
             0xD8 => return Err(corrupt("a second start-of-image marker")),
-            0xD0..=0xD7 => return Err(corrupt("a restart marker outside a scan")),
+            // Some encoders end a scan with a restart marker after its last block; decoders
+            // accept that, and nothing follows it that belongs to the scan.
+            0xD0..=0xD7 => continue,
             0x01 => continue,
             _ => {}
         }
@@ -106,7 +112,7 @@ fn walk_file(
 
 /// The marker at or after `pos` (fill bytes and stray data before it skipped) and the position
 /// after it; `None` at the end of the data.
-fn next_marker(bytes: &[u8], mut pos: usize) -> Option<(u8, usize)> {
+pub(crate) fn next_marker(bytes: &[u8], mut pos: usize) -> Option<(u8, usize)> {
     loop {
         let rest = bytes.get(pos..)?;
         let ff = rest.iter().position(|&b| b == 0xFF)?;
@@ -124,7 +130,7 @@ fn next_marker(bytes: &[u8], mut pos: usize) -> Option<(u8, usize)> {
 }
 
 /// The body of the segment whose length field starts at `pos`.
-fn segment(bytes: &[u8], pos: usize) -> Result<&[u8], FaceError> {
+pub(crate) fn segment(bytes: &[u8], pos: usize) -> Result<&[u8], FaceError> {
     let length = usize::from(u16::from_be_bytes(two(bytes, pos)?));
     if length < 2 {
         return Err(corrupt("a marker segment shorter than its length field"));
@@ -169,6 +175,8 @@ struct Walk {
     restart_interval: usize,
     frame: Option<Frame>,
     scans: usize,
+    /// Coefficient positions the scans walked so far may visit (see MAX_VISITS_PER_COEFFICIENT).
+    visits: u64,
 }
 
 /// One component of a scan, with its tables resolved.
@@ -308,6 +316,20 @@ impl Walk {
         }
         for m in &members {
             frame.components[m.index].scanned = true;
+        }
+        let band = match coding {
+            Coding::Sequential => 64,
+            Coding::DcFirst | Coding::DcRefine => 1,
+            Coding::AcFirst { start, end } | Coding::AcRefine { start, end } => (end - start + 1) as u64,
+        };
+        let blocks: u64 = members
+            .iter()
+            .map(|m| (frame.components[m.index].blocks_w * frame.components[m.index].blocks_h) as u64)
+            .sum();
+        let coefficients: u64 = frame.components.iter().map(|c| (c.blocks_w * c.blocks_h) as u64 * 64).sum();
+        self.visits += band * blocks;
+        if self.visits > MAX_VISITS_PER_COEFFICIENT * coefficients {
+            return Err(corrupt("more scan work than any photo needs"));
         }
         let mut reader = BitReader::new(bytes, data_start);
         walk_blocks(frame, &members, coding, self.restart_interval, &mut reader)?;
@@ -562,6 +584,9 @@ impl HuffmanTable {
                         let (kind, covers) = match (ac, symbol) {
                             (true, 0x00) => (SKIP_END_OF_BLOCK, 0),
                             (true, 0xF0) => (SKIP_SIXTEEN_ZEROS, 16),
+                            // Zero-size symbols other than ZRL end the block in sequential coding,
+                            // as the slow path and the decoders read them.
+                            (true, s) if s & 15 == 0 => (SKIP_END_OF_BLOCK, 0),
                             (true, s) => (SKIP_VALUE, u16::from(s >> 4) + 1),
                             (false, _) => (SKIP_VALUE, 0),
                         };
@@ -719,9 +744,6 @@ impl<'a> BitReader<'a> {
 
     /// Skips to the next restart marker, which must be the `count`-th (modulo 8).
     fn restart(&mut self, count: usize) -> Result<(), FaceError> {
-        if self.overrun {
-            return Err(truncated("the data ends before a restart marker"));
-        }
         self.discard_to_marker();
         let expected = 0xD0 + (count % 8) as u8;
         match next_marker(self.bytes, self.pos) {
@@ -831,9 +853,15 @@ mod tests {
                 for suffix in [&[][..], &[0xFF, 0xD9]] {
                     let mut damaged = jpeg[..cut].to_vec();
                     damaged.extend_from_slice(suffix);
-                    // A progressive file cut exactly between two scans is a valid, coarser JPEG.
-                    if let Ok(frame) = check_complete(&damaged, no_limit) {
-                        assert!(frame.progressive, "{name} cut at {cut}/{} {suffix:?} passed", jpeg.len());
+                    // A progressive file cut between two scans is a valid, coarser JPEG; any other
+                    // cut must be found.
+                    if check_complete(&damaged, no_limit).is_ok() {
+                        let between_scans = scan_data(&jpeg).iter().all(|&(start, end)| cut <= start || cut >= end);
+                        assert!(
+                            name.contains("progressive=true") && between_scans,
+                            "{name} cut at {cut}/{} {suffix:?} passed",
+                            jpeg.len()
+                        );
                         continue;
                     }
                     let err = check_complete(&damaged, no_limit).unwrap_err();
@@ -843,6 +871,59 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Each scan's coded data: where it starts (after the scan header) and where it ends.
+    fn scan_data(jpeg: &[u8]) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut pos = 0;
+        while let Some(sos) = jpeg[pos..].windows(2).position(|w| w == [0xFF, 0xDA]).map(|p| p + pos) {
+            let start = sos + 2 + usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
+            let mut end = start;
+            while end + 1 < jpeg.len() && !(jpeg[end] == 0xFF && !matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
+                end += 1;
+            }
+            spans.push((start, end));
+            pos = end;
+        }
+        spans
+    }
+
+    #[test]
+    fn restart_markers_after_the_last_block_and_odd_zero_size_symbols() {
+        // A final restart marker after the scan's last block, as some encoders write it.
+        let jpeg = encode(&photo(64, 48), false, 0, jpeg_encoder::SamplingFactor::R_4_4_4);
+        let eoi = jpeg.len() - 2;
+        let mut with_rst = jpeg[..eoi].to_vec();
+        with_rst.extend_from_slice(&[0xFF, 0xD0, 0xFF, 0xD9]);
+        check_complete(&with_rst, no_limit).unwrap();
+        // An AC table giving the zero-size symbol 0x10 a short code: both look-up paths must read
+        // it as the end of the block.
+        let table = HuffmanTable::new(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[0x10, 0x01], true).unwrap();
+        let entry = table.skip[0];
+        assert_eq!(entry >> 11, SKIP_END_OF_BLOCK, "{entry:#x}");
+    }
+
+    #[test]
+    fn scans_cannot_buy_unbounded_work() {
+        // The same complete scan repeated: every repetition is valid on its own, but past eight
+        // full passes over the coefficients the walk refuses, whatever the number of scans.
+        let jpeg = encode(&photo(64, 48), false, 0, jpeg_encoder::SamplingFactor::R_4_4_4);
+        let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+        let end = scan_data(&jpeg)[0].1;
+        let repeated = |times: usize| {
+            let mut out = jpeg[..sos].to_vec();
+            for _ in 0..times {
+                out.extend_from_slice(&jpeg[sos..end]);
+            }
+            out.extend_from_slice(&[0xFF, 0xD9]);
+            out
+        };
+        check_complete(&repeated(8), no_limit).unwrap();
+        match check_complete(&repeated(9), no_limit) {
+            Err(FaceError::CorruptImage(m)) => assert!(m.contains("scan work"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 

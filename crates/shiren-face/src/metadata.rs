@@ -5,16 +5,19 @@
 //!
 //! The image data itself is copied unchanged (no re-encoding, so no quality loss), and an
 //! orientation other than upright is written back as a minimal EXIF block holding that one tag.
+//! JPEGs are rewritten by our own walk of their markers, because metadata also hides between
+//! the scans of a progressive JPEG and after its end (multi-picture secondary images with their
+//! own EXIF, motion-photo videos), where container libraries keep it as opaque image data.
 
 use image::ImageFormat;
 use image::metadata::Orientation;
 use img_parts::Bytes;
-use img_parts::jpeg::{Jpeg, JpegSegment, markers};
+use img_parts::ImageEXIF;
 use img_parts::png::Png;
 use img_parts::webp::WebP;
-use img_parts::{ImageEXIF, ImageICC};
 
 use crate::error::FaceError;
+use crate::jpeg_scan;
 
 /// PNG chunks that affect how the pixels look; every other ancillary chunk is dropped.
 const PNG_KEPT: [&[u8; 4]; 12] =
@@ -32,16 +35,7 @@ pub fn strip(bytes: &[u8]) -> Result<Vec<u8>, FaceError> {
     let format = image::guess_format(bytes).map_err(unreadable)?;
     let data = Bytes::copy_from_slice(bytes);
     let out = match format {
-        ImageFormat::Jpeg => {
-            let mut jpeg = Jpeg::from_bytes(data).map_err(unreadable)?;
-            let orientation = orientation(jpeg.exif());
-            let icc = jpeg.icc_profile();
-            jpeg.segments_mut().retain(keep_jpeg_segment);
-            // The colour profile is put back through the library so that its chunking stays valid.
-            jpeg.set_icc_profile(icc);
-            jpeg.set_exif(orientation.map(minimal_exif));
-            jpeg.encoder().bytes()
-        }
+        ImageFormat::Jpeg => return strip_jpeg(bytes),
         ImageFormat::Png => {
             let mut png = Png::from_bytes(data).map_err(unreadable)?;
             let orientation = orientation(png.exif());
@@ -66,15 +60,84 @@ pub fn strip(bytes: &[u8]) -> Result<Vec<u8>, FaceError> {
     Ok(out.to_vec())
 }
 
-/// Frame and table segments, JFIF and Adobe headers stay; APP1 (EXIF, XMP), APP2 (handled
-/// separately for ICC), APP3-APP13 (IPTC and vendor data), APP15 and comments go.
-fn keep_jpeg_segment(segment: &JpegSegment) -> bool {
-    match segment.marker() {
-        markers::APP0 => segment.contents().starts_with(b"JFIF\0"),
-        markers::APP14 => segment.contents().starts_with(b"Adobe"),
-        0xE1..=0xED | markers::APP15 | markers::COM => false,
-        _ => true,
+/// A JPEG with only what decodes and displays it: the frame, tables, restart interval and scans
+/// (their coded data copied as it is), the JFIF and Adobe headers and the ICC profile, up to the
+/// end-of-image marker. Every other APPn segment (EXIF, XMP, IPTC, vendor data) and comment goes,
+/// wherever it stands, and so does anything after the end of the image.
+fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, FaceError> {
+    let malformed = || unreadable("the JPEG's markers cannot be followed");
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err(malformed());
     }
+    let mut kept = Vec::with_capacity(bytes.len());
+    kept.extend_from_slice(&[0xFF, 0xD8]);
+    let mut orientation = None;
+    let mut pos = 2;
+    loop {
+        let Some((marker, after)) = jpeg_scan::next_marker(bytes, pos) else { break };
+        if marker == 0xD9 {
+            kept.extend_from_slice(&[0xFF, 0xD9]);
+            break;
+        }
+        if matches!(marker, 0x01 | 0xD0..=0xD7) {
+            pos = after;
+            continue;
+        }
+        let body = jpeg_scan::segment(bytes, after).map_err(|_| malformed())?;
+        let end = after + 2 + body.len();
+        let keep = match marker {
+            0xE0 => body.starts_with(b"JFIF\0"),
+            0xE1 => {
+                if orientation.is_none() && body.starts_with(b"Exif\0\0") {
+                    orientation = Orientation::from_exif_chunk(&body[6..]);
+                }
+                false
+            }
+            0xE2 => body.starts_with(b"ICC_PROFILE\0"),
+            0xEE => body.starts_with(b"Adobe"),
+            0xE3..=0xED | 0xEF | 0xFE => false,
+            _ => true,
+        };
+        if keep {
+            kept.extend_from_slice(&[0xFF, marker]);
+            kept.extend_from_slice(&bytes[after..end]);
+        }
+        pos = end;
+        if marker == 0xDA {
+            // The scan's coded data runs to the next marker that is not a restart marker.
+            let data_end = coded_data_end(bytes, end);
+            kept.extend_from_slice(&bytes[end..data_end]);
+            pos = data_end;
+        }
+    }
+    if let Some(o) = orientation.filter(|o| *o != Orientation::NoTransforms) {
+        let tiff = minimal_exif(o);
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&u16::try_from(tiff.len() + 8).map_err(|_| malformed())?.to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&tiff);
+        // After SOI and a JFIF header, where readers look for it.
+        let at = if kept.get(2..4) == Some(&[0xFF, 0xE0]) {
+            4 + usize::from(u16::from_be_bytes([kept[4], kept[5]]))
+        } else {
+            2
+        };
+        kept.splice(at..at, app1);
+    }
+    Ok(kept)
+}
+
+/// Where the coded data starting at `from` ends: the next marker other than a restart marker
+/// (0xFF followed by 0x00 is a stuffed data byte).
+fn coded_data_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i + 1 < bytes.len() {
+        if bytes[i] == 0xFF && !matches!(bytes[i + 1], 0x00 | 0xD0..=0xD7 | 0xFF) {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// The orientation an EXIF block asks for, unless it is upright (which needs no block).
@@ -99,6 +162,8 @@ fn minimal_exif(orientation: Orientation) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    use img_parts::jpeg::{Jpeg, JpegSegment, markers};
+
     use super::*;
 
     fn tiff_with_make_and_orientation(orientation: u8) -> Vec<u8> {
@@ -157,6 +222,34 @@ mod tests {
         assert!(!contains(&upright, b"Exif\0\0"));
     }
 
+    /// Metadata between the scans of a progressive JPEG and after its end (a secondary image with
+    /// its own EXIF, a motion-photo video) goes too; the scans stay byte for byte.
+    #[test]
+    fn jpeg_metadata_between_scans_and_after_the_end_goes() {
+        let img = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([x as u8 * 5, y as u8 * 6, 77]));
+        let mut progressive = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut progressive, 80);
+        encoder.set_progressive(true);
+        encoder.encode(img.as_raw(), 48, 40, jpeg_encoder::ColorType::Rgb).unwrap();
+        let second_sos = progressive.windows(2).enumerate().filter(|(_, w)| *w == [0xFF, 0xDA]).nth(1).unwrap().0;
+        let mut crafted = progressive[..second_sos].to_vec();
+        crafted.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x0B]);
+        crafted.extend_from_slice(b"GPS 31.2N");
+        crafted.extend_from_slice(&[0xFF, 0xE1, 0x00, 0x0C]);
+        crafted.extend_from_slice(b"SecretCam\0");
+        crafted.extend_from_slice(&progressive[second_sos..]);
+        crafted.extend_from_slice(b"\xFF\xD8 motion photo trailer: Shanghai, PhoneModel X");
+        let stripped = strip(&crafted).unwrap();
+        for secret in [&b"GPS 31.2N"[..], b"SecretCam", b"Shanghai", b"PhoneModel"] {
+            assert!(contains(&crafted, secret) && !contains(&stripped, secret), "{}", String::from_utf8_lossy(secret));
+        }
+        assert_eq!(stripped, progressive, "nothing else changes");
+        assert_eq!(
+            image::load_from_memory(&stripped).unwrap().to_rgb8(),
+            image::load_from_memory(&progressive).unwrap().to_rgb8()
+        );
+    }
+
     #[test]
     fn png_text_and_exif_go() {
         let img = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8, y as u8, 7]));
@@ -165,9 +258,11 @@ mod tests {
         let mut png = Png::from_bytes(Bytes::from(plain)).unwrap();
         png.chunks_mut().insert(1, img_parts::png::PngChunk::new(*b"tEXt", Bytes::from_static(b"Location\0Shanghai")));
         png.set_exif(Some(Bytes::from(tiff_with_make_and_orientation(3))));
-        let original = png.encoder().bytes().to_vec();
+        let mut original = png.encoder().bytes().to_vec();
+        original.extend_from_slice(b"trailer after IEND: Hangzhou");
         let stripped = strip(&original).unwrap();
         assert!(!contains(&stripped, b"Shanghai") && !contains(&stripped, b"SecretCam"));
+        assert!(!contains(&stripped, b"Hangzhou"), "nothing after the end of the image");
         assert_eq!(image::load_from_memory(&stripped).unwrap().to_rgb8(), img);
     }
 
