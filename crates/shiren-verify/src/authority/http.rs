@@ -3,7 +3,9 @@
 //! when a token is configured) and expects `{"found": bool, "name_match": bool,
 //! "phone_match": bool|null, "bank_card_match": bool|null, "photo_base64": string|null}`.
 //! A timeout, a connection failure, a non-2xx status (redirects are not followed), an answer
-//! over 8 MB or a malformed one all mean "authority unavailable". No proxy is used.
+//! over 8 MB or a malformed one all mean "authority unavailable". No proxy is used. What the
+//! caller is told is one of a few fixed sentences: the underlying errors name the gateway's URL
+//! (which may carry credentials) and quote its answer, so they go to the log only.
 
 use std::time::Duration;
 
@@ -66,14 +68,21 @@ impl Gateway {
             request = request.bearer_auth(t);
         }
         let response = request.send().await.map_err(|e| {
-            AuthorityError::Unavailable(if e.is_timeout() { "timed out".into() } else { e.to_string() })
+            let reason =
+                if e.is_timeout() { "the gateway did not answer in time" } else { "the gateway cannot be reached" };
+            unavailable(reason, &e)
         })?;
-        if !response.status().is_success() {
-            return Err(AuthorityError::Unavailable(format!("gateway answered {}", response.status())));
+        let status = response.status();
+        if !status.is_success() {
+            return Err(unavailable("the gateway answered with an error status", &status));
         }
         let bytes = read_bounded(response, MAX_ANSWER_BYTES).await?;
-        let answer: GatewayAnswer = serde_json::from_slice(&bytes)
-            .map_err(|e| AuthorityError::Unavailable(format!("malformed gateway answer: {e}")))?;
+        // serde's messages can quote the answer's values (names, numbers): only where it failed
+        // is logged.
+        let answer: GatewayAnswer = serde_json::from_slice(&bytes).map_err(|e| {
+            let place = format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column());
+            unavailable("the gateway's answer is malformed", &place)
+        })?;
         if !answer.found {
             return Ok(AuthorityAnswer::NotFound);
         }
@@ -81,7 +90,7 @@ impl Gateway {
             Some(b64) if query.want_reference => Some(Reference::Photo(
                 base64::engine::general_purpose::STANDARD
                     .decode(b64.trim())
-                    .map_err(|e| AuthorityError::Unavailable(format!("gateway photo is not base64: {e}")))?,
+                    .map_err(|e| unavailable("the gateway's photo is not base64", &e))?,
             )),
             _ => None,
         };
@@ -97,17 +106,24 @@ impl Gateway {
 /// Reads a gateway answer, refusing one larger than `max` as it streams in.
 async fn read_bounded(response: reqwest::Response, max: usize) -> Result<Vec<u8>, AuthorityError> {
     use futures_util::StreamExt;
+    let too_large = || unavailable("the gateway's answer is too large", &format!("more than {max} bytes"));
     if response.content_length().is_some_and(|n| n > max as u64) {
-        return Err(AuthorityError::Unavailable(format!("gateway answer larger than {max} bytes")));
+        return Err(too_large());
     }
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| AuthorityError::Unavailable(e.to_string()))?;
+        let chunk = chunk.map_err(|e| unavailable("the gateway's answer was cut off", &e))?;
         if body.len() + chunk.len() > max {
-            return Err(AuthorityError::Unavailable(format!("gateway answer larger than {max} bytes")));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// "Unavailable" with a fixed reason for the caller, the detail logged.
+fn unavailable(reason: &'static str, detail: &dyn std::fmt::Display) -> AuthorityError {
+    tracing::warn!(%detail, "{reason}");
+    AuthorityError::Unavailable(reason.into())
 }
