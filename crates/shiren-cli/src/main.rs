@@ -195,9 +195,11 @@ fn main() -> ExitCode {
             // Scripts asking for JSON get every outcome as JSON on standard output, failures
             // included; people still read the error on standard error.
             if json {
+                use std::io::Write;
                 let error =
                     json!({ "code": code, "message": format!("{:#}", failure.error), "exit_code": failure.code });
-                out!("{}", json!({ "error": error }));
+                // Not `out!`: a reader gone away must not turn this failure into a success.
+                let _ = writeln!(std::io::stdout().lock(), "{}", json!({ "error": error }));
             }
             eprintln!("shiren: {code}: {:#}", failure.error);
             ExitCode::from(failure.code)
