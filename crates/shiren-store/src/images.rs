@@ -76,9 +76,15 @@ impl ImageStore {
         format!("image:{record_id}:{idx}")
     }
 
+    /// Where one image of a record is stored; known before it is, so that the object can be
+    /// queued for deletion before it is written ([`crate::Store::queue_object_writes`]).
+    pub fn object_key(record_id: &str, idx: i64) -> String {
+        format!("records/{record_id}/{idx}.bin")
+    }
+
     /// Stores one image of a record; returns its object key.
     pub async fn put(&self, record_id: &str, idx: i64, bytes: &[u8]) -> Result<String> {
-        let key = format!("records/{record_id}/{idx}.bin");
+        let key = Self::object_key(record_id, idx);
         let sealed = self.keys.seal(Purpose::Images, &Self::context(record_id, idx), bytes)?;
         self.objects.put(&ObjectPath::from(key.as_str()), sealed.into()).await.map_err(objects_err)?;
         Ok(key)
@@ -112,7 +118,8 @@ impl ImageStore {
     }
 
     fn link_text(record_id: &str, idx: i64, expires_at_secs: i64, key_id: &str) -> String {
-        // Newline-separated: none of the parts can contain one, so no two links share a text.
-        format!("{record_id}\n{idx}\n{expires_at_secs}\n{key_id}")
+        // A JSON array: each part is quoted and escaped, so no two different links share a text
+        // whatever their ids contain.
+        serde_json::json!([record_id, idx, expires_at_secs, key_id]).to_string()
     }
 }

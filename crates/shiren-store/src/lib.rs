@@ -35,7 +35,7 @@ pub use authority::AuthorityEntry;
 pub use config::{StoreConfig, prepare_data_dir};
 pub use crypto::{Keyring, Purpose};
 pub use keys::{AccessKey, Policy};
-pub use records::{ImageRef, RecordFilter, RecordRow};
+pub use records::{ImageRef, OBJECT_WRITE_GRACE_MS, RecordFilter, RecordRow};
 pub use scenes::SceneRow;
 pub use statistics::DailyStats;
 

@@ -102,8 +102,28 @@ pub struct ImageRef {
     pub bytes: i64,
 }
 
+/// How long an object queued before it is written stays out of the sweeper's reach: longer than
+/// any call takes between writing its images and its record (a request's whole deadline is
+/// minutes at most), so the sweeper never deletes an image its record is about to reference.
+pub const OBJECT_WRITE_GRACE_MS: i64 = 30 * 60 * 1000;
+
 impl Store {
-    /// Writes a record, its image references and the day's counters in one transaction.
+    /// Queues the objects a call is about to write for deletion, due after
+    /// [`OBJECT_WRITE_GRACE_MS`]; [`Store::insert_record`] dequeues the ones its record
+    /// references. A call cancelled, crashed or failed between the two leaves its images to the
+    /// sweeper instead of in object storage for ever.
+    pub async fn queue_object_writes(&self, record_id: &str, object_keys: &[String]) -> Result<()> {
+        let due_at = now_ms() + OBJECT_WRITE_GRACE_MS;
+        let mut tx = self.pool.begin().await?;
+        for key in object_keys {
+            queue_deletion(&mut tx, key, record_id, due_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a record, its image references and the day's counters in one transaction, and
+    /// dequeues the referenced images' provisional deletions.
     pub async fn insert_record(&self, record: &RecordRow, images: &[ImageRef], comparisons: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -138,6 +158,11 @@ impl Store {
                 .bind(&image.object_key)
                 .bind(&image.content_type)
                 .bind(image.bytes)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM object_deletions WHERE object_key = $1 AND record_id = $2")
+                .bind(&image.object_key)
+                .bind(&image.record_id)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -243,15 +268,7 @@ impl Store {
             .await?;
         let now = now_ms();
         for image in &images {
-            sqlx::query(
-                "INSERT INTO object_deletions (object_key, record_id, queued_at, attempts) VALUES ($1, $2, $3, 0) \
-                 ON CONFLICT (object_key) DO NOTHING",
-            )
-            .bind(&image.object_key)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            queue_deletion(&mut tx, &image.object_key, id, now).await?;
         }
         sqlx::query("DELETE FROM record_images WHERE record_id = $1").bind(id).execute(&mut *tx).await?;
         let done = sqlx::query("DELETE FROM records WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -265,13 +282,15 @@ impl Store {
         Ok(())
     }
 
-    /// Queued object deletions, oldest first, each counted as one more attempt.
-    pub async fn pending_object_deletions(&self, limit: i64) -> Result<Vec<String>> {
-        let keys: Vec<String> =
-            sqlx::query_scalar("SELECT object_key FROM object_deletions ORDER BY queued_at, object_key LIMIT $1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+    /// Queued object deletions due by `now`, oldest first, each counted as one more attempt.
+    pub async fn pending_object_deletions(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT object_key FROM object_deletions WHERE due_at <= $1 ORDER BY due_at, object_key LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         for key in &keys {
             sqlx::query("UPDATE object_deletions SET attempts = attempts + 1 WHERE object_key = $1")
                 .bind(key)
@@ -291,4 +310,23 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Queues one object for deletion from `due_at`; an object already queued keeps its entry.
+async fn queue_deletion(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    object_key: &str,
+    record_id: &str,
+    due_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO object_deletions (object_key, record_id, due_at, attempts) VALUES ($1, $2, $3, 0) \
+         ON CONFLICT (object_key) DO NOTHING",
+    )
+    .bind(object_key)
+    .bind(record_id)
+    .bind(due_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -157,12 +157,31 @@ async fn records_filter_page_count_and_delete() {
         assert!(store.record("r0").await.unwrap().is_none());
         assert!(store.delete_record("r0").await.unwrap().is_none());
         // The image object stays queued until object storage confirms it is gone.
-        assert_eq!(store.pending_object_deletions(10).await.unwrap(), vec!["k".to_string()]);
-        assert_eq!(store.pending_object_deletions(10).await.unwrap(), vec!["k".to_string()], "retried");
+        let now = now_ms();
+        assert_eq!(store.pending_object_deletions(now, 10).await.unwrap(), vec!["k".to_string()]);
+        assert_eq!(store.pending_object_deletions(now, 10).await.unwrap(), vec!["k".to_string()], "retried");
         store.object_deleted("k").await.unwrap();
-        assert!(store.pending_object_deletions(10).await.unwrap().is_empty());
+        assert!(store.pending_object_deletions(now, 10).await.unwrap().is_empty());
+
+        // Objects queued before they are written: out of the sweeper's reach during the grace,
+        // dequeued by the record that references them, deleted after it when no record came.
+        store.queue_object_writes("r5", &["k5".to_string()]).await.unwrap();
+        store.queue_object_writes("r6", &["k6".to_string()]).await.unwrap();
+        assert!(store.pending_object_deletions(now_ms(), 10).await.unwrap().is_empty(), "within the grace");
+        let image5 = ImageRef {
+            record_id: "r5".into(),
+            idx: 0,
+            object_key: "k5".into(),
+            content_type: "image/jpeg".into(),
+            bytes: 3,
+        };
+        store.insert_record(&record("r5", "b", true, day + 5000), &[image5], 1).await.unwrap();
+        let after_grace = now_ms() + crate::OBJECT_WRITE_GRACE_MS + 1;
+        assert_eq!(store.pending_object_deletions(after_grace, 10).await.unwrap(), vec!["k6".to_string()]);
+        store.object_deleted("k6").await.unwrap();
         // Statistics outlive deleted records.
         assert_eq!(store.statistics(None, "2026-11-20", "2026-11-20").await.unwrap().len(), 2);
+        store.delete_record("r5").await.unwrap();
         assert_eq!(store.expired_records(day + 1000 + 1001, 10).await.unwrap(), vec!["r1".to_string()]);
     })
     .await;

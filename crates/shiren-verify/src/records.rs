@@ -307,7 +307,7 @@ pub async fn sweep(services: &Services) -> SweepReport {
 pub async fn retry_object_deletions(services: &Services) -> usize {
     let mut done = 0;
     loop {
-        let keys = match services.store.pending_object_deletions(500).await {
+        let keys = match services.store.pending_object_deletions(shiren_store::now_ms(), 500).await {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!(error = %e, "listing queued image deletions failed");
