@@ -19,8 +19,10 @@ pub enum Payload<'a> {
     Body(&'a [u8]),
     /// Hex SHA-256 of the body, computed by the caller over the bytes actually received.
     ///
-    /// Never pass the client's `x-acs-content-sha256` here: the verifier compares the two to detect
-    /// a body swapped after signing.
+    /// Callers of `verify` must never pass the client's `x-acs-content-sha256` here: the verifier
+    /// compares the two to detect a body swapped after signing. The one place the declared hash
+    /// is signed over is `verify_head`, which checks the signature before the body exists and
+    /// hands back a `DeclaredBody` that the body must then match.
     Sha256Hex(&'a str),
 }
 

@@ -73,8 +73,7 @@ fn strip_jpeg(bytes: &[u8]) -> Result<Vec<u8>, FaceError> {
     kept.extend_from_slice(&[0xFF, 0xD8]);
     let mut orientation = None;
     let mut pos = 2;
-    loop {
-        let Some((marker, after)) = jpeg_scan::next_marker(bytes, pos) else { break };
+    while let Some((marker, after)) = jpeg_scan::next_marker(bytes, pos) {
         if marker == 0xD9 {
             kept.extend_from_slice(&[0xFF, 0xD9]);
             break;
