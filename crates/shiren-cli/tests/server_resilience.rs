@@ -34,6 +34,10 @@ fn a_full_queue_answers_503_with_retry_after() {
     assert!(busy.iter().all(|r| r.1 == "ServiceBusy" && r.2.as_deref() == Some("1")), "{results:?}");
     assert!(results.iter().all(|r| r.0 == 200 || r.0 == 503), "{results:?}");
     assert!(results.iter().any(|r| r.0 == 200), "{results:?}");
+    // A refusal was never looked at: only the verifications made are recorded.
+    let records = api.call("GET", &format!("/v1/records?scene_id={scene}"), None);
+    let made = results.iter().filter(|r| r.0 == 200).count();
+    assert_eq!(records.json["data"]["total"], json!(made), "{}", records.json);
 }
 
 #[test]

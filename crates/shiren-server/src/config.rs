@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// An authenticated request's body must arrive within this many seconds.
     pub body_timeout_secs: u64,
+    /// The most a request may take, body and work included, seconds; past it the answer is 503
+    /// `DeadlineExceeded`. More than `body_timeout_secs`, so that a slow body gets its 408.
+    pub request_timeout_secs: u64,
     /// Request bodies held in memory at once (being received or handled), MiB; past it requests
     /// wait up to `body_timeout_secs`, then get 503.
     pub upload_buffer_mb: u64,
@@ -97,6 +100,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
+            request_timeout_secs: 120,
             upload_buffer_mb: 256,
             decode_memory_mb: 384,
             max_image_pixels: shiren_face::DecodeLimits::default().max_pixels,
@@ -104,6 +108,9 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// The widest clock window a signature may be accepted in.
+const MAX_SIGNATURE_SKEW_SECS: u64 = 86_400;
 
 impl ServerConfig {
     /// Defaults, then the file (if any), then the environment.
@@ -163,6 +170,15 @@ impl ServerConfig {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             anyhow::bail!("configuration: {name} must be greater than 0");
+        }
+        if self.signature_skew_secs > MAX_SIGNATURE_SKEW_SECS {
+            anyhow::bail!(
+                "configuration: signature_skew_secs must be at most {MAX_SIGNATURE_SKEW_SECS} (a day): a signed request \
+                 could be replayed for as long, and its nonce must be kept as long"
+            );
+        }
+        if self.request_timeout_secs <= self.body_timeout_secs || self.request_timeout_secs > 3600 {
+            anyhow::bail!("configuration: request_timeout_secs must be more than body_timeout_secs and at most 3600");
         }
         if self.upload_buffer_mb << 20 < self.max_body_bytes as u64 {
             anyhow::bail!("configuration: upload_buffer_mb must hold at least one request of max_body_bytes");

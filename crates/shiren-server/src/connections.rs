@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -150,11 +151,21 @@ pub async fn serve(
             match tls {
                 None => run(tcp, peer, app, &builder, &connection, &registry, shutdown).await,
                 Some(acceptor) => {
-                    // The handshake counts against the header deadline.
-                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => run(stream, peer, app, &builder, &connection, &registry, shutdown).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    // The handshake counts against the header deadline, and a connection still
+                    // shaking hands is idle: eviction and a stop end it at once.
+                    let mut stopping = shutdown.clone();
+                    let handshake = tokio::select! {
+                        shaken = tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)) => Some(shaken),
+                        _ = connection.evict.notified() => None,
+                        _ = stopping.wait_for(|stop| *stop) => None,
+                    };
+                    match handshake {
+                        Some(Ok(Ok(stream))) => {
+                            run(stream, peer, app, &builder, &connection, &registry, shutdown).await
+                        }
+                        Some(Ok(Err(e))) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Some(Err(_)) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        None => tracing::debug!(%peer, "connection closed during its TLS handshake"),
                     }
                 }
             }
@@ -172,6 +183,27 @@ pub async fn serve(
     }
 }
 
+/// A request counted as in flight on its connection, from its first byte until its response
+/// body is gone; dropping it stamps the connection idle.
+struct InFlight {
+    connection: Arc<Connection>,
+    clock: Arc<Registry>,
+}
+
+impl InFlight {
+    fn begin(connection: Arc<Connection>, clock: Arc<Registry>) -> Self {
+        connection.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight { connection, clock }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.connection.idle_since_ms.store(self.clock.now_ms(), Ordering::Relaxed);
+        self.connection.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves one connection until the client closes it, it is evicted, or the server stops.
 async fn run<S>(
     io: S,
@@ -186,15 +218,20 @@ async fn run<S>(
 {
     let (tracked, clock) = (connection.clone(), registry.clone());
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let (app, tracked, clock) = (app.clone(), tracked.clone(), clock.clone());
-        tracked.in_flight.fetch_add(1, Ordering::AcqRel);
+        let in_flight = InFlight::begin(tracked.clone(), clock.clone());
+        let app = app.clone();
         async move {
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
-            let response = app.oneshot(request).await;
-            tracked.idle_since_ms.store(clock.now_ms(), Ordering::Relaxed);
-            tracked.in_flight.fetch_sub(1, Ordering::AcqRel);
-            response
+            let response = app.oneshot(request).await?;
+            // The request stays in flight until its response body has been sent (or dropped):
+            // the body owns the guard, and hyper drops a body once it has written it.
+            Ok::<_, std::convert::Infallible>(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _in_flight = &in_flight;
+                    frame
+                }))
+            }))
         }
     });
     let conn = builder.serve_connection(TokioIo::new(io), service);
@@ -209,10 +246,17 @@ async fn run<S>(
                 return;
             }
             _ = connection.evict.notified(), if !closing => {
-                // Idle: nothing in flight is lost. Give hyper a moment to close cleanly.
+                // Chosen while idle, but a request may have begun since: hyper finishes it (each
+                // request has a deadline) and then closes. A connection still idle after a
+                // moment (a silent socket, a trickle of headers) is dropped, so that evicted
+                // sockets do not pile up beyond the cap.
                 conn.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
-                return;
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await {
+                        Err(_) if connection.in_flight.load(Ordering::Acquire) > 0 => continue,
+                        _ => return,
+                    }
+                }
             }
             changed = shutdown.changed(), if !closing => {
                 if changed.is_ok() {

@@ -42,6 +42,8 @@ pub struct App {
 pub struct HttpLimits {
     pub max_body_bytes: usize,
     pub body_timeout: Duration,
+    /// The most a request may take, body and work included (see [`http::response::deadline`]).
+    pub request_deadline: Duration,
     pub signature_skew_secs: u64,
 }
 
@@ -53,6 +55,7 @@ impl App {
             limits: Arc::new(HttpLimits {
                 max_body_bytes: config.max_body_bytes,
                 body_timeout: Duration::from_secs(config.body_timeout_secs),
+                request_deadline: Duration::from_secs(config.request_timeout_secs),
                 signature_skew_secs: config.signature_skew_secs,
             }),
             uploads: Arc::new(Semaphore::new(upload_kib)),
@@ -70,12 +73,10 @@ pub fn router(app: App) -> Router {
         .merge(signed)
         .merge(v1::open_routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint; see /docs").into_response() })
+        .layer(from_fn_with_state(app.clone(), http::response::deadline))
+        .layer(from_fn_with_state(app.clone(), http::response::count_errors))
         .layer(from_fn(http::request_id::assign))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
-        ))
         .with_state(app)
 }
 

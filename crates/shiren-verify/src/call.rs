@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use shiren_face::FaceError;
 use shiren_idcard::{mask_id_number, mask_name};
+use shiren_store::images::ImageStore;
 use shiren_store::{ImageRef, RecordRow};
 
 use crate::authority::id_hash;
@@ -87,10 +88,13 @@ impl<'a> Call<'a> {
         })
     }
 
-    /// Ends the call: records its verdict, or the error it failed with.
+    /// Ends the call: records its verdict, or the error it failed with. A call the service had
+    /// no room for is not recorded: it was never looked at, and recording (and storing the
+    /// images of) every refusal would turn an overload into a write storm.
     pub async fn conclude(self, outcome: Result<Verdict, Error>) -> Result<Verification, Error> {
         match outcome {
             Ok(verdict) => self.record(verdict).await,
+            Err(error) if error.code == ErrorCode::ServiceBusy => Err(error),
             Err(error) => Err(self.fail(error).await),
         }
     }
@@ -103,10 +107,13 @@ impl<'a> Call<'a> {
         self.timings.insert(stage.into(), ms(since));
     }
 
-    /// Loads a request's image (kept for storage as soon as it is here).
+    /// Loads a request's image (kept for storage as soon as it is here, when the scene keeps
+    /// images).
     pub async fn image(&mut self, field: &str, source: &ImageSource) -> Result<Vec<u8>, Error> {
         let bytes = source.load(field, &self.services.config.images, &self.scene).await?;
-        self.images.push(bytes.clone());
+        if self.scene.settings.store_images {
+            self.images.push(bytes.clone());
+        }
         Ok(bytes)
     }
 
@@ -143,7 +150,6 @@ impl<'a> Call<'a> {
 
     /// Records a call that ended in an error, and returns the error naming the record.
     async fn fail(self, error: Error) -> Error {
-        self.services.metrics.error(error.code.as_str());
         let verdict = Verdict::new(SubCode::Failed(error.code), Detail::Failure(FailureDetail { error: error.code }));
         match self.record(verdict).await {
             Ok(v) => Error { message: format!("{} (verification {})", error.message, v.verification_id), ..error },
@@ -212,25 +218,31 @@ impl<'a> Call<'a> {
     }
 
     /// Stores the call's images, without their metadata, when the scene keeps images. An image
-    /// whose container cannot be rewritten is not kept at all.
+    /// whose container cannot be rewritten is not kept at all. The objects are queued for
+    /// deletion before they are written, and dequeued only by the record that references them,
+    /// so that a call cut off here (a client gone, a crash) leaves nothing behind for good.
     async fn store_images(&mut self, id: &str) -> Result<Vec<ImageRef>, Error> {
         let services = self.services;
-        let mut stored: Vec<ImageRef> = Vec::new();
-        if !self.scene.settings.store_images {
-            return Ok(stored);
-        }
+        let mut keep = Vec::new();
         for (idx, bytes) in std::mem::take(&mut self.images).into_iter().enumerate() {
-            let bytes = match shiren_face::metadata::strip(&bytes) {
-                Ok(b) => b,
+            match shiren_face::metadata::strip(&bytes) {
+                Ok(bytes) => keep.push((idx as i64, bytes)),
                 Err(e) => {
-                    tracing::warn!(record = %id, idx, error = %e, "image not stored: its metadata cannot be removed");
-                    continue;
+                    tracing::warn!(record = %id, idx, error = %e, "image not stored: its metadata cannot be removed")
                 }
-            };
-            match services.images.put(id, idx as i64, &bytes).await {
+            }
+        }
+        if keep.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keep.iter().map(|(idx, _)| ImageStore::object_key(id, *idx)).collect();
+        services.store.queue_object_writes(id, &keys).await?;
+        let mut stored: Vec<ImageRef> = Vec::new();
+        for (idx, bytes) in keep {
+            match services.images.put(id, idx, &bytes).await {
                 Ok(key) => stored.push(ImageRef {
                     record_id: id.to_string(),
-                    idx: idx as i64,
+                    idx,
                     object_key: key,
                     content_type: sniff_content_type(&bytes).into(),
                     bytes: bytes.len() as i64,

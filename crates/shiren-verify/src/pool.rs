@@ -9,10 +9,10 @@
 //! frees up in time.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::Error;
 
@@ -26,6 +26,22 @@ pub struct InferencePool {
     memory: Arc<Semaphore>,
     memory_kib: u32,
     memory_wait: Duration,
+    /// KiB held by admitted work (the semaphore alone cannot tell: a waiter takes free permits
+    /// as they come, before it has all it needs).
+    memory_held_kib: Arc<AtomicU64>,
+}
+
+/// Decode memory held by one piece of work, returned to the budget when dropped.
+struct MemoryReservation {
+    _permit: OwnedSemaphorePermit,
+    kib: u64,
+    held: Arc<AtomicU64>,
+}
+
+impl Drop for MemoryReservation {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.kib, Ordering::SeqCst);
+    }
 }
 
 /// Releases the admission slot when the work is done or abandoned.
@@ -50,6 +66,7 @@ impl InferencePool {
             memory: Arc::new(Semaphore::new(memory_kib as usize)),
             memory_kib,
             memory_wait,
+            memory_held_kib: Arc::default(),
         }
     }
 
@@ -62,9 +79,9 @@ impl InferencePool {
         self.admitted.load(Ordering::SeqCst)
     }
 
-    /// Bytes of the decode budget in use.
+    /// Bytes of the decode budget held by admitted work.
     pub fn memory_in_use(&self) -> u64 {
-        u64::from(self.memory_kib).saturating_sub(self.memory.available_permits() as u64) * 1024
+        self.memory_held_kib.load(Ordering::SeqCst) * 1024
     }
 
     /// Runs `work`, which needs `memory_bytes` for its images, on a blocking thread once a worker
@@ -81,10 +98,12 @@ impl InferencePool {
         }
         // One image larger than the whole budget runs alone rather than never.
         let kib = u32::try_from(memory_bytes.div_ceil(1024)).unwrap_or(u32::MAX).clamp(1, self.memory_kib);
-        let memory = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(kib))
+        let permit = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(kib))
             .await
             .map_err(|_| Error::busy(1, "the images being examined already use the decode memory budget; retry later"))?
             .map_err(Error::internal)?;
+        self.memory_held_kib.fetch_add(u64::from(kib), Ordering::SeqCst);
+        let memory = MemoryReservation { _permit: permit, kib: u64::from(kib), held: self.memory_held_kib.clone() };
         let permit = self.running.clone().acquire_owned().await.map_err(Error::internal)?;
         let result = tokio::task::spawn_blocking(move || {
             let out = work();

@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
@@ -47,24 +47,32 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
     let (key_id, policy, declared) = match authenticated {
         Ok(v) => v,
         Err((e, claimed)) => {
-            app.services.metrics.error(e.code.as_str());
             audit_failure(&app, &parts, source, claimed.as_deref(), &e, &request_id, client_request_id.as_deref())
                 .await;
-            discard_some(body).await;
+            if worth_draining(&parts, &e) {
+                discard_some(body).await;
+            }
             return ApiError(e).into_response();
         }
     };
-    // Bodies in memory at once are bounded: each request reserves its size (or the maximum when
-    // it does not announce one) until its answer is ready.
-    let announced = content_length(&parts).unwrap_or(app.limits.max_body_bytes as u64);
+    // Bodies in memory at once are bounded: each request reserves its size (announced, or known
+    // to be nothing, as for a GET without a body; the maximum when it is not known) until its
+    // answer is ready.
+    let announced =
+        content_length(&parts).or_else(|| body.size_hint().exact()).unwrap_or(app.limits.max_body_bytes as u64);
     let timeout = app.limits.body_timeout;
-    let kib = u32::try_from(announced.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
-    let reservation = match tokio::time::timeout(timeout, app.uploads.clone().acquire_many_owned(kib)).await {
-        Ok(Ok(permit)) => permit,
-        _ => {
-            let e = Error::busy(1, "too many request bodies are being received; retry later");
-            app.services.metrics.error(e.code.as_str());
-            return ApiError(e).into_response();
+    // Waiters are served in order, so a request with no body does not queue at all: it would
+    // otherwise wait behind a large body that is waiting for room.
+    let kib = u32::try_from(announced.div_ceil(1024)).unwrap_or(u32::MAX);
+    let reservation = if kib == 0 {
+        None
+    } else {
+        match tokio::time::timeout(timeout, app.uploads.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => {
+                let e = Error::busy(1, "too many request bodies are being received; retry later");
+                return ApiError(e).into_response();
+            }
         }
     };
     let checked = read_body(body, app.limits.max_body_bytes, timeout)
@@ -72,10 +80,7 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
         .and_then(|bytes| declared.check(&bytes).map(|()| bytes).map_err(Error::from));
     let bytes = match checked {
         Ok(b) => b,
-        Err(e) => {
-            app.services.metrics.error(e.code.as_str());
-            return ApiError(e).into_response();
-        }
+        Err(e) => return ApiError(e).into_response(),
     };
     parts.extensions.insert(Caller { actor: key_id, policy, request_id, client_request_id, source });
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
@@ -83,19 +88,32 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
     response
 }
 
-/// Reads and throws away a little of a refused request's body before the answer goes out. A
-/// client still sending when the server closes gets a reset that can swallow the answer; most
-/// refused requests are small, so this lets their senders read why. Nothing is kept, and the
-/// time and amount are bounded, so a large or slow body costs no memory and little time.
+/// The most of a refused request's body worth reading so that its sender sees the answer.
+const DRAIN_BYTES: u64 = 64 << 10;
+
+/// Whether to read the rest of a refused request's body before answering (see [`discard_some`]):
+/// not when the client waits for a `100 Continue` (it sends nothing until told, and the refusal
+/// tells it), not when the body is too large for that to be cheap or is refused for its size.
+fn worth_draining(parts: &Parts, error: &Error) -> bool {
+    let expects_continue =
+        parts.headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    !expects_continue
+        && error.code != ErrorCode::RequestTooLarge
+        && content_length(parts).is_none_or(|n| n <= DRAIN_BYTES)
+}
+
+/// Reads and throws away a small refused request's body before the answer goes out. A client
+/// still sending when the server closes gets a reset that can swallow the answer; most refused
+/// requests are small, so this lets their senders read why. Nothing is kept, and the time and
+/// amount are bounded, so a large or slow body costs no memory and little time.
 async fn discard_some(body: Body) {
     use futures_util::StreamExt;
-    const DISCARD_BYTES: usize = 1 << 20;
     let mut stream = body.into_data_stream();
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    let _ = tokio::time::timeout(Duration::from_millis(200), async {
         let mut seen = 0;
         while let Some(Ok(chunk)) = stream.next().await {
-            seen += chunk.len();
-            if seen > DISCARD_BYTES {
+            seen += chunk.len() as u64;
+            if seen > DRAIN_BYTES {
                 break;
             }
         }
@@ -240,10 +258,11 @@ async fn audit_failure(
     .to_string();
     let source_text = source.map(|s| s.to_string());
     let actor: String = claimed_key.unwrap_or("anonymous").chars().take(64).collect();
+    let target: String = parts.uri.path().chars().take(64).collect();
     let event = AuditEvent {
         actor: &actor,
         action: "auth.fail",
-        target: parts.uri.path().get(..64).unwrap_or(parts.uri.path()),
+        target: &target,
         detail: &detail,
         request_id,
         client_request_id,
@@ -254,17 +273,28 @@ async fn audit_failure(
     }
 }
 
-/// How many failed authentications per source address are audited each minute.
+/// How many failed authentications per source are audited each minute.
 const FAILURES_AUDITED_PER_MINUTE: u32 = 5;
-/// Sources remembered at once; past this, the oldest windows are forgotten.
+/// How many failed authentications are audited each minute from all sources together, so that
+/// many sources (a botnet, or one IPv6 holder's many prefixes) cannot flood the log either.
+const ALL_FAILURES_AUDITED_PER_MINUTE: u32 = 600;
+/// Sources remembered at once; failures from further sources that minute go unaudited (and
+/// counted in the next entry that is written).
 const FAILURE_SOURCES: usize = 10_000;
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Per-source counts of failed authentications, so that an attacker cannot flood the audit log
 /// (and the database behind it). Kept in memory: it protects this node's writes, and nothing
 /// else depends on it.
 #[derive(Debug, Default)]
 pub struct AuthFailureLog {
-    windows: Mutex<HashMap<Option<IpAddr>, FailureWindow>>,
+    windows: Mutex<FailureWindows>,
+}
+
+#[derive(Debug, Default)]
+struct FailureWindows {
+    per_source: HashMap<Option<IpAddr>, FailureWindow>,
+    all: Option<FailureWindow>,
 }
 
 #[derive(Debug)]
@@ -274,30 +304,63 @@ struct FailureWindow {
     suppressed: u32,
 }
 
+impl FailureWindow {
+    fn new(now: Instant) -> Self {
+        FailureWindow { started: now, audited: 0, suppressed: 0 }
+    }
+
+    /// Starts a new minute when this one is over; returns how many went unaudited in the last.
+    fn roll(&mut self, now: Instant) -> u32 {
+        if now.duration_since(self.started) < MINUTE {
+            return 0;
+        }
+        let carried = self.suppressed;
+        *self = FailureWindow::new(now);
+        carried
+    }
+}
+
+/// The source a failure is counted against: an IPv6 client usually holds a whole /64, so
+/// addresses are grouped by it (and IPv4-mapped addresses count as the IPv4 address).
+fn failure_source(source: Option<IpAddr>) -> Option<IpAddr> {
+    match source? {
+        IpAddr::V6(v6) => Some(match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        }),
+        v4 => Some(v4),
+    }
+}
+
 impl AuthFailureLog {
-    /// `Some(n)` when this failure is to be audited (`n` left out before it), `None` otherwise.
+    /// `Some(n)` when this failure is to be audited, `n` being how many were left out before it
+    /// (from its source, and from sources there was no room to remember); `None` otherwise.
     pub fn admit(&self, source: Option<IpAddr>) -> Option<u32> {
         let mut windows = self.windows.lock().ok()?;
+        let FailureWindows { per_source, all } = &mut *windows;
         let now = Instant::now();
-        if windows.len() >= FAILURE_SOURCES {
-            windows.retain(|_, w| now.duration_since(w.started) < Duration::from_secs(60));
-            if windows.len() >= FAILURE_SOURCES {
-                windows.clear();
-            }
+        let all = all.get_or_insert_with(|| FailureWindow::new(now));
+        let all_carried = all.roll(now);
+        let source = failure_source(source);
+        if per_source.len() >= FAILURE_SOURCES && !per_source.contains_key(&source) {
+            per_source.retain(|_, w| now.duration_since(w.started) < MINUTE);
         }
-        let window = windows.entry(source).or_insert(FailureWindow { started: now, audited: 0, suppressed: 0 });
-        let mut carried = 0;
-        if now.duration_since(window.started) >= Duration::from_secs(60) {
-            carried = window.suppressed;
-            *window = FailureWindow { started: now, audited: 0, suppressed: 0 };
+        if per_source.len() >= FAILURE_SOURCES && !per_source.contains_key(&source) {
+            all.suppressed += 1 + all_carried;
+            return None;
         }
-        if window.audited < FAILURES_AUDITED_PER_MINUTE {
-            window.audited += 1;
-            Some(carried)
-        } else {
-            window.suppressed += 1;
-            None
+        let window = per_source.entry(source).or_insert_with(|| FailureWindow::new(now));
+        let source_carried = window.roll(now);
+        if window.audited >= FAILURES_AUDITED_PER_MINUTE || all.audited >= ALL_FAILURES_AUDITED_PER_MINUTE {
+            // Left out, and counted against its source; what was carried stays owed to the next
+            // entry written.
+            window.suppressed += 1 + source_carried;
+            all.suppressed += all_carried;
+            return None;
         }
+        window.audited += 1;
+        all.audited += 1;
+        Some(source_carried + all_carried)
     }
 }
 
@@ -322,5 +385,34 @@ mod tests {
         let admitted = (0..20).filter(|_| log.admit(a).is_some()).count();
         assert_eq!(admitted, FAILURES_AUDITED_PER_MINUTE as usize);
         assert_eq!(log.admit(b), Some(0), "another source has its own share");
+    }
+
+    #[test]
+    fn ipv6_sources_count_by_their_64_prefix_and_all_sources_share_a_cap() {
+        let log = AuthFailureLog::default();
+        let in_one_prefix = |i: u16| Some(IpAddr::from([0x2001, 0xdb8, 0, 1, i, i, i, i]));
+        let admitted = (0..100).filter(|i| log.admit(in_one_prefix(*i)).is_some()).count();
+        assert_eq!(admitted, FAILURES_AUDITED_PER_MINUTE as usize, "one /64 is one source");
+        let mapped = Some(IpAddr::from([0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001]));
+        assert_eq!(failure_source(mapped), Some(IpAddr::from([10, 0, 0, 1])));
+
+        let log = AuthFailureLog::default();
+        let many = (0..5000u32).filter(|i| log.admit(Some(IpAddr::from(i.to_be_bytes()))).is_some()).count();
+        assert_eq!(many, ALL_FAILURES_AUDITED_PER_MINUTE as usize, "the shared cap holds across sources");
+    }
+
+    #[test]
+    fn a_full_table_leaves_new_sources_unaudited_instead_of_forgetting_old_ones() {
+        let log = AuthFailureLog::default();
+        for i in 0..FAILURE_SOURCES as u32 {
+            log.windows.lock().unwrap().per_source.insert(
+                Some(IpAddr::from(i.to_be_bytes())),
+                FailureWindow { started: Instant::now(), audited: FAILURES_AUDITED_PER_MINUTE, suppressed: 0 },
+            );
+        }
+        let known = Some(IpAddr::from(7u32.to_be_bytes()));
+        assert_eq!(log.admit(known), None, "a source that used its share keeps being refused");
+        assert_eq!(log.admit(Some(IpAddr::from([192, 0, 2, 1]))), None, "a new source is not remembered");
+        assert_eq!(log.windows.lock().unwrap().per_source.len(), FAILURE_SOURCES);
     }
 }

@@ -91,6 +91,54 @@ async fn bodies_are_not_read_before_the_request_is_authenticated() {
     assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
 }
 
+/// Bodies in memory share `upload_buffer_mb`: while one announced 11 MB body holds most of a
+/// 12 MB budget, a second 2 MB body waits until the first is gone (cut off at its body timeout),
+/// and a GET with no body at all reserves nothing and is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_share_a_budget_and_requests_without_a_body_reserve_nothing() {
+    let mut service = Service::start(|c| {
+        c.upload_buffer_mb = 12;
+        c.body_timeout_secs = 2;
+    })
+    .await;
+    let addr = service.listen(limits(10, 256), None).await;
+    let body = br#"{"scene_id": "a-body-that-keeps-arriving"}"#;
+    let mut holder = TcpStream::connect(addr).await.unwrap();
+    let headers = signed_headers(&service.full, HOST, "POST", "/v1/compare", body);
+    holder.write_all(&head("POST", "/v1/compare", &headers, 11_000_000)).await.unwrap();
+    holder.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut waiter = TcpStream::connect(addr).await.unwrap();
+    let mut second = br#"{"scene_id": "no-such-scene"}"#.to_vec();
+    second.resize(2_000_000, b' ');
+    let headers = signed_headers(&service.full, HOST, "POST", "/v1/compare", &second);
+    waiter.write_all(&head("POST", "/v1/compare", &headers, second.len())).await.unwrap();
+    let sent = Instant::now();
+    let waiting = tokio::spawn(async move {
+        waiter.write_all(&second).await.unwrap();
+        let answer = read_answer(&mut waiter, Duration::from_secs(5)).await;
+        (answer, sent.elapsed())
+    });
+
+    let started = Instant::now();
+    let mut getter = TcpStream::connect(addr).await.unwrap();
+    let headers = signed_headers(&service.full, HOST, "GET", "/v1/scenes", b"");
+    let request = String::from_utf8(head("GET", "/v1/scenes", &headers, 0)).unwrap();
+    let request = request.replace("content-length: 0\r\n", "connection: close\r\n");
+    getter.write_all(request.as_bytes()).await.unwrap();
+    let (status, text) = read_answer(&mut getter, Duration::from_secs(5)).await.expect("an answer");
+    assert_eq!(status, 200, "{text}");
+    assert!(started.elapsed() < Duration::from_secs(1), "the GET did not wait: {:?}", started.elapsed());
+
+    let (status, text) = read_answer(&mut holder, Duration::from_secs(5)).await.expect("an answer");
+    assert_eq!(status, 408, "{text}");
+    let (answer, answered_after) = waiting.await.unwrap();
+    let (status, text) = answer.expect("an answer");
+    assert_eq!(status, 404, "read once there was room: {text}");
+    assert!(answered_after >= Duration::from_millis(1500), "it waited for the first body: {answered_after:?}");
+}
+
 // ---------------------------------------------------------------- 2. slow and idle connections
 
 /// A silent socket and one that trickles a header line every 300 ms are both closed at the
@@ -191,8 +239,10 @@ async fn huge_decodes_are_refused_and_the_rest_share_a_memory_budget() {
     assert!(started.elapsed() < Duration::from_secs(2), "refused from the header: {:?}", started.elapsed());
 
     // 2000×2000 decodes to 12 MB; a compare of two reserves ~48 MB of the 60 MB budget, so
-    // four in parallel run one at a time and the reservation never exceeds the budget.
+    // four in parallel run one at a time: the reservation peaks at exactly one compare's.
     let medium = uniform(2000, 2000);
+    let one_compare = 2 * service.services().engine.plan(&medium).unwrap().memory_bytes;
+    assert!(one_compare <= 60 << 20 && 2 * one_compare > 60 << 20, "{one_compare}");
     let body = json!({ "scene_id": scene, "image_a": b64(&medium), "image_b": b64(&medium) });
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
@@ -218,7 +268,7 @@ async fn huge_decodes_are_refused_and_the_rest_share_a_memory_budget() {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let peak = watcher.await.unwrap();
-    assert!(peak > 0 && peak <= 60 << 20, "peak reservation {peak}");
+    assert_eq!(peak, one_compare.div_ceil(1024) * 1024, "one compare at a time (reserved in KiB)");
     assert_eq!(service.services().pool.memory_in_use(), 0);
 }
 
@@ -360,19 +410,22 @@ async fn the_sweep_removes_every_expired_record_and_retries_failed_image_deletio
         .await;
     assert_eq!(r.status, 200, "{}", r.json);
     let id = r.data()["verification_id"].as_str().unwrap().to_string();
+    let later = shiren_store::now_ms() + shiren_store::OBJECT_WRITE_GRACE_MS + 1;
+    assert!(store.pending_object_deletions(later, 10).await.unwrap().is_empty(), "the record claimed its image");
     let object = walk(&images_dir).pop().expect("the stored image");
     std::fs::remove_file(&object).unwrap();
     std::fs::create_dir_all(object.join("blocker")).unwrap();
     let r = service.call("DELETE", &format!("/v1/records/{id}"), None).await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(service.call("GET", &format!("/v1/records/{id}"), None).await.status, 404, "the record is gone at once");
-    assert_eq!(store.pending_object_deletions(10).await.unwrap().len(), 1, "the image is still queued");
+    let now = shiren_store::now_ms();
+    assert_eq!(store.pending_object_deletions(now, 10).await.unwrap().len(), 1, "the image is still queued");
     assert_eq!(shiren_verify::records::sweep(service.services()).await.objects_retried, 0);
     std::fs::remove_dir_all(&object).unwrap();
     std::fs::write(&object, b"sealed image").unwrap();
     assert_eq!(shiren_verify::records::sweep(service.services()).await.objects_retried, 1);
     assert!(!object.exists());
-    assert!(store.pending_object_deletions(10).await.unwrap().is_empty());
+    assert!(store.pending_object_deletions(shiren_store::now_ms(), 10).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------- 9. paging
@@ -483,7 +536,9 @@ async fn a_nan_attack_score_fails_closed() {
 
 // ---------------------------------------------------------------- 13. the authority's answer
 
-/// A gateway that redirects or answers without end is "unavailable", not followed or buffered.
+/// A gateway that redirects (to itself), or answers well-formed JSON past the 8 MB bound (with or
+/// without announcing its length), is "unavailable": the redirect is not followed, the answer not
+/// buffered, and the caller is told a fixed reason, never the gateway's address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -497,18 +552,25 @@ async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
                 let mut buf = vec![0u8; 65536];
                 let _ = stream.read(&mut buf).await;
                 if n == 0 {
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                } else {
-                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"found\": true, \"photo_base64\": \"").await;
-                    let chunk = vec![b'A'; 1 << 20];
-                    for _ in 0..64 {
-                        if stream.write_all(&chunk).await.is_err() {
-                            break;
-                        }
-                    }
+                    let redirect = format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{gateway}/check\r\ncontent-length: 0\r\n\r\n"
+                    );
+                    let _ = stream.write_all(redirect.as_bytes()).await;
+                    return;
                 }
+                // Valid JSON, 9 MB: a photo field of base64 text.
+                let body =
+                    format!("{{\"found\": true, \"name_match\": true, \"photo_base64\": \"{}\"}}", "A".repeat(9 << 20));
+                let head = if n == 1 {
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    )
+                };
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body.as_bytes()).await;
             });
         }
     });
@@ -520,13 +582,54 @@ async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
     .await;
     let scene = service.scene(json!({})).await;
     let number = id_number("310101", "19610804", "001");
-    for _ in 0..2 {
+    let mut reasons = Vec::new();
+    for _ in 0..3 {
         let r = service
             .call("POST", "/v1/elements", Some(json!({ "scene_id": scene, "name": "张三", "id_number": number })))
             .await;
         assert_eq!((r.status.as_u16(), r.code()), (503, "AuthorityUnavailable"), "{}", r.json);
+        let message = r.json["message"].as_str().unwrap().to_string();
+        assert!(!message.contains("127.0.0.1") && !message.contains("/check"), "{message}");
+        reasons.push(message);
     }
-    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2, "the redirect was not followed");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 3, "the redirect to itself was not followed");
+    assert!(reasons[0].contains("error status"), "{}", reasons[0]);
+    assert!(reasons[1].contains("too large") && reasons[2].contains("too large"), "{reasons:?}");
+}
+
+/// A request that outlives `request_timeout_secs` (here: a gateway that never answers, with a
+/// longer timeout of its own) is answered 503 `DeadlineExceeded` with the request id, counted in
+/// the metrics like every error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_deadline_gets_a_coded_answer() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let service = Service::start(|c| {
+        c.body_timeout_secs = 1;
+        c.request_timeout_secs = 2;
+        c.authority =
+            toml::from_str(&format!("provider = \"http\"\nurl = \"http://{gateway}/check\"\ntimeout_ms = 30000\n"))
+                .unwrap()
+    })
+    .await;
+    let scene = service.scene(json!({})).await;
+    let number = id_number("310101", "19610804", "001");
+    let started = std::time::Instant::now();
+    let r = service
+        .call("POST", "/v1/elements", Some(json!({ "scene_id": scene, "name": "张三", "id_number": number })))
+        .await;
+    assert_eq!((r.status.as_u16(), r.code()), (503, "DeadlineExceeded"), "{}", r.json);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(r.json["request_id"].as_str().is_some_and(|id| id.starts_with("rq")), "{}", r.json);
+    let metrics = service.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap()).await;
+    let text = String::from_utf8_lossy(&metrics.bytes).to_string();
+    assert!(text.contains("errors_total{code=\"DeadlineExceeded\"} 1"), "{text}");
 }
 
 // ---------------------------------------------------------------- 14. echoes
