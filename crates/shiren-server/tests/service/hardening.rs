@@ -575,18 +575,13 @@ async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
         }
     });
     let service = Service::start(|c| {
-        c.authority =
-            toml::from_str(&format!("provider = \"http\"\nurl = \"http://{gateway}/check\"\ntimeout_ms = 5000\n"))
-                .unwrap()
+        c.authority = gateway_authority(gateway, 5000);
     })
     .await;
     let scene = service.scene(json!({})).await;
-    let number = id_number("310101", "19610804", "001");
     let mut reasons = Vec::new();
     for _ in 0..3 {
-        let r = service
-            .call("POST", "/v1/elements", Some(json!({ "scene_id": scene, "name": "张三", "id_number": number })))
-            .await;
+        let r = check_elements(&service, &scene).await;
         assert_eq!((r.status.as_u16(), r.code()), (503, "AuthorityUnavailable"), "{}", r.json);
         let message = r.json["message"].as_str().unwrap().to_string();
         assert!(!message.contains("127.0.0.1") && !message.contains("/check"), "{message}");
@@ -613,23 +608,30 @@ async fn a_request_past_its_deadline_gets_a_coded_answer() {
     let service = Service::start(|c| {
         c.body_timeout_secs = 1;
         c.request_timeout_secs = 2;
-        c.authority =
-            toml::from_str(&format!("provider = \"http\"\nurl = \"http://{gateway}/check\"\ntimeout_ms = 30000\n"))
-                .unwrap()
+        c.authority = gateway_authority(gateway, 30000);
     })
     .await;
     let scene = service.scene(json!({})).await;
-    let number = id_number("310101", "19610804", "001");
     let started = std::time::Instant::now();
-    let r = service
-        .call("POST", "/v1/elements", Some(json!({ "scene_id": scene, "name": "张三", "id_number": number })))
-        .await;
+    let r = check_elements(&service, &scene).await;
     assert_eq!((r.status.as_u16(), r.code()), (503, "DeadlineExceeded"), "{}", r.json);
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert!(r.json["request_id"].as_str().is_some_and(|id| id.starts_with("rq")), "{}", r.json);
     let metrics = service.send(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap()).await;
     let text = String::from_utf8_lossy(&metrics.bytes).to_string();
     assert!(text.contains("errors_total{code=\"DeadlineExceeded\"} 1"), "{text}");
+}
+
+/// The HTTP authority provider, pointed at a test gateway.
+fn gateway_authority(gateway: std::net::SocketAddr, timeout_ms: u64) -> shiren_verify::authority::AuthorityConfig {
+    toml::from_str(&format!("provider = \"http\"\nurl = \"http://{gateway}/check\"\ntimeout_ms = {timeout_ms}\n"))
+        .unwrap()
+}
+
+/// A two-element check, which asks the authority.
+async fn check_elements(service: &Service, scene: &str) -> Reply {
+    let number = id_number("310101", "19610804", "001");
+    service.call("POST", "/v1/elements", Some(json!({ "scene_id": scene, "name": "张三", "id_number": number }))).await
 }
 
 // ---------------------------------------------------------------- 14. echoes
