@@ -12,6 +12,5 @@ CREATE INDEX audit_log_actor ON audit_log (actor, at);
 CREATE TABLE object_deletions (
     object_key TEXT PRIMARY KEY,
     record_id TEXT NOT NULL,
-    due_at BIGINT NOT NULL,
-    attempts BIGINT NOT NULL
+    due_at BIGINT NOT NULL
 );

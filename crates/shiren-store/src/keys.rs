@@ -121,6 +121,11 @@ impl Store {
         Ok((key, secret))
     }
 
+    /// The key, without its secret.
+    pub async fn access_key(&self, id: &str) -> Result<Option<AccessKey>> {
+        Ok(sqlx::query_as("SELECT * FROM access_keys WHERE id = $1").bind(id).fetch_optional(&self.pool).await?)
+    }
+
     /// The key and its decrypted secret.
     pub async fn access_key_with_secret(&self, id: &str) -> Result<Option<(AccessKey, String)>> {
         let row = sqlx::query_as::<_, SealedAccessKey>("SELECT * FROM access_keys WHERE id = $1")

@@ -282,22 +282,15 @@ impl Store {
         Ok(())
     }
 
-    /// Queued object deletions due by `now`, oldest first, each counted as one more attempt.
+    /// Queued object deletions due by `now`, oldest first.
     pub async fn pending_object_deletions(&self, now: i64, limit: i64) -> Result<Vec<String>> {
-        let keys: Vec<String> = sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT object_key FROM object_deletions WHERE due_at <= $1 ORDER BY due_at, object_key LIMIT $2",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        for key in &keys {
-            sqlx::query("UPDATE object_deletions SET attempts = attempts + 1 WHERE object_key = $1")
-                .bind(key)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(keys)
+        .await?)
     }
 
     /// Ids of records whose retention has ended.
@@ -320,7 +313,7 @@ async fn queue_deletion(
     due_at: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO object_deletions (object_key, record_id, due_at, attempts) VALUES ($1, $2, $3, 0) \
+        "INSERT INTO object_deletions (object_key, record_id, due_at) VALUES ($1, $2, $3) \
          ON CONFLICT (object_key) DO NOTHING",
     )
     .bind(object_key)

@@ -237,8 +237,8 @@ pub async fn read_image(
     if link.expires < shiren_store::now_ms() / 1000 {
         return Err(Error::new(ErrorCode::LinkExpired, "the link has expired; read the record again for a new one"));
     }
-    let key = services.store.access_key_with_secret(&link.key).await?;
-    if key.is_none_or(|(k, _)| k.status != "enabled") {
+    let key = services.store.access_key(&link.key).await?;
+    if key.is_none_or(|k| k.status != "enabled") {
         return Err(Error::new(ErrorCode::InvalidLink, "the key that made this link is disabled or deleted"));
     }
     let images = services.store.record_images(record_id).await?;

@@ -91,12 +91,11 @@ pub async fn statistics(store: &Store, query: &StatsQuery) -> Result<Statistics,
     let (from, to) = range(query, today)?;
     let (from, to) = (from.to_string(), to.to_string());
     let rows = store.statistics(query.scene_id.as_deref(), &from, &to).await?;
-    // One entry per scene and day with any activity, products summed (rows come sorted).
-    let mut keys: Vec<(&str, &str)> = rows.iter().map(|r| (r.scene_id.as_str(), r.day.as_str())).collect();
-    keys.dedup();
-    let days = keys
-        .iter()
-        .map(|&(scene, day)| sum_days(rows.iter().filter(|r| r.scene_id == scene && r.day == day), scene, day))
+    // One entry per scene and day with any activity, products summed (rows come sorted by scene
+    // and day, so each entry's rows are adjacent).
+    let days = rows
+        .chunk_by(|a, b| a.scene_id == b.scene_id && a.day == b.day)
+        .map(|same| sum_days(same, &same[0].scene_id, &same[0].day))
         .collect();
     let totals = sum_days(&rows, query.scene_id.as_deref().unwrap_or("*"), "*");
     Ok(Statistics { from, to, days, totals })

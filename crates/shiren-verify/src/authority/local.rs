@@ -5,7 +5,7 @@
 
 use shiren_store::{Purpose, Store};
 
-use super::{AuthorityAnswer, AuthorityError, AuthorityQuery, Reference, id_hash, normalise_name, template_from_bytes};
+use super::{AuthorityAnswer, AuthorityError, AuthorityQuery, Reference, id_hash, name_matches, template_from_bytes};
 
 pub struct LocalRegistry {
     store: Store,
@@ -21,11 +21,7 @@ impl LocalRegistry {
         let hash = id_hash(keys, &query.id_number);
         let entry = self.store.authority(&hash).await.map_err(|e| AuthorityError::Internal(e.to_string()))?;
         let Some(entry) = entry else { return Ok(AuthorityAnswer::NotFound) };
-        let name_matches = keys.verify_keyed_hash(
-            Purpose::PersonalDataHash,
-            &format!("name:{}", normalise_name(&query.name)),
-            &entry.name_hash,
-        );
+        let name_matches = name_matches(keys, &query.name, &entry.name_hash);
         let reference = match (&entry.template_enc, query.want_reference) {
             (Some(sealed), true) => {
                 let plain = keys

@@ -107,9 +107,9 @@ impl Authority {
     }
 }
 
-/// Names compare after trimming and folding Latin case; CJK names are compared as written.
-pub fn normalise_name(name: &str) -> String {
-    name.trim().to_lowercase()
+/// What a name is hashed as: trimmed, Latin case folded (CJK names are compared as written).
+fn name_text(name: &str) -> String {
+    format!("name:{}", name.trim().to_lowercase())
 }
 
 /// The keyed hash of an ID number that records and the local registry are searched by.
@@ -118,7 +118,12 @@ pub fn id_hash(keys: &Keyring, id_number: &str) -> String {
 }
 
 pub fn name_hash(keys: &Keyring, name: &str) -> String {
-    keys.keyed_hash(Purpose::PersonalDataHash, &format!("name:{}", normalise_name(name)))
+    keys.keyed_hash(Purpose::PersonalDataHash, &name_text(name))
+}
+
+/// Whether `name` is the one `hash` was made from (in constant time).
+pub fn name_matches(keys: &Keyring, name: &str, hash: &str) -> bool {
+    keys.verify_keyed_hash(Purpose::PersonalDataHash, &name_text(name), hash)
 }
 
 pub fn template_to_bytes(template: &[f32]) -> Vec<u8> {
