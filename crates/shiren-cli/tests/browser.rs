@@ -95,6 +95,9 @@ fn headless(url: &str, extra: &[String]) -> Output {
         "--hide-scrollbars",
         "--enable-logging=stderr",
         "--virtual-time-budget=5000",
+        // Raster every tile before the screenshot is taken (otherwise parts of a long page can
+        // come out blank).
+        "--run-all-compositor-stages-before-draw",
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .args(extra)
@@ -178,11 +181,13 @@ fn docs_page_screenshots_at_phone_and_desktop_width() {
         None => tmp.path().to_path_buf(),
     };
     std::fs::create_dir_all(&dir).unwrap();
-    for (width, height) in [(375, 667), (1280, 900)] {
-        let file = dir.join(format!("docs-{width}x{height}.png"));
+    // The page as it opens, and with every operation opened (`#all`).
+    let states = [("docs", ""), ("docs-open", "#all")];
+    for ((name, fragment), (width, height)) in states.into_iter().flat_map(|s| [(s, (375, 667)), (s, (1280, 900))]) {
+        let file = dir.join(format!("{name}-{width}x{height}.png"));
         let _ = std::fs::remove_file(&file);
         headless(
-            &format!("{}/docs", server.url),
+            &format!("{}/docs{fragment}", server.url),
             &[format!("--screenshot={}", file.display()), format!("--window-size={width},{height}")],
         );
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("no screenshot {}: {e}", file.display()));

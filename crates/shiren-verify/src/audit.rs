@@ -9,6 +9,7 @@ use crate::records::{paging, parse_time};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Unix milliseconds or `YYYY-MM-DD` (UTC).
     pub from: Option<String>,

@@ -15,6 +15,7 @@ use crate::services::Services;
 /// Query parameters for records. Times are Unix milliseconds or `YYYY-MM-DD` (UTC).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     pub scene_id: Option<String>,
     pub product: Option<String>,

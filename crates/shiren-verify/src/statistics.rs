@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorCode, echo};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     pub scene_id: Option<String>,
     /// `7d` (default), `30d` or `custom` with `from` and `to` (`YYYY-MM-DD`, at most 180 days).

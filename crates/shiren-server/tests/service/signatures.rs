@@ -21,6 +21,14 @@ async fn signatures_keys_and_policies() {
     let doc = service.send(get("/openapi.json")).await;
     assert!(doc.json["paths"]["/v1/compare"]["post"].is_object());
     assert!(doc.json["components"]["schemas"]["Detail"].is_object(), "typed details are in the document");
+    // Listing filters are optional query parameters, not path parameters.
+    for path in ["/v1/records", "/v1/statistics", "/v1/audit"] {
+        let params = doc.json["paths"][path]["get"]["parameters"].as_array().expect(path);
+        assert!(!params.is_empty(), "{path}");
+        for p in params {
+            assert_eq!((p["in"].as_str(), p["required"].as_bool()), (Some("query"), Some(false)), "{path}: {p}");
+        }
+    }
     let docs = service.send(get("/docs")).await;
     assert!(docs.status == 200 && String::from_utf8_lossy(&docs.bytes).contains("openapi.json"));
 
