@@ -64,6 +64,15 @@ pub struct ServerConfig {
     /// Serve HTTPS: a certificate chain and key (PEM), and optionally a CA whose client
     /// certificates are then required.
     pub tls: Option<TlsConfig>,
+    /// The address people reach this service at (`https://verify.example.com`), used to build
+    /// capture links; default: the scheme and `Host` of the request that creates the session.
+    pub public_url: Option<String>,
+    /// Largest capture upload (the frames of one challenge), bytes.
+    pub max_capture_bytes: usize,
+    /// How long a capture link stays valid, seconds.
+    pub session_lifetime_secs: i64,
+    /// The first callback retry waits this long, each next one three times longer, seconds.
+    pub callback_retry_secs: i64,
 }
 
 /// TLS settings (JR/T 0171 asks for face data to be encrypted in transit).
@@ -105,6 +114,10 @@ impl Default for ServerConfig {
             decode_memory_mb: 384,
             max_image_pixels: shiren_face::DecodeLimits::default().max_pixels,
             tls: None,
+            public_url: None,
+            max_capture_bytes: 48 << 20,
+            session_lifetime_secs: 1800,
+            callback_retry_secs: 15,
         }
     }
 }
@@ -150,6 +163,9 @@ impl ServerConfig {
         if let Some(v) = get("SHIREN_QUEUE") {
             self.queue = v.parse().map_err(|_| parse_err("SHIREN_QUEUE", &v))?;
         }
+        if let Some(v) = get("SHIREN_PUBLIC_URL").filter(|v| !v.is_empty()) {
+            self.public_url = Some(v);
+        }
         if let Some(v) = get("SHIREN_MAX_CONNECTIONS") {
             self.max_connections = v.parse().map_err(|_| parse_err("SHIREN_MAX_CONNECTIONS", &v))?;
         }
@@ -167,6 +183,9 @@ impl ServerConfig {
             ("max_image_pixels", self.max_image_pixels),
             ("max_body_bytes", self.max_body_bytes as u64),
             ("max_image_bytes", self.max_image_bytes as u64),
+            ("max_capture_bytes", self.max_capture_bytes as u64),
+            ("session_lifetime_secs", self.session_lifetime_secs.max(0) as u64),
+            ("callback_retry_secs", self.callback_retry_secs.max(0) as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             anyhow::bail!("configuration: {name} must be greater than 0");
@@ -180,8 +199,19 @@ impl ServerConfig {
         if self.request_timeout_secs <= self.body_timeout_secs || self.request_timeout_secs > 3600 {
             anyhow::bail!("configuration: request_timeout_secs must be more than body_timeout_secs and at most 3600");
         }
-        if self.upload_buffer_mb << 20 < self.max_body_bytes as u64 {
-            anyhow::bail!("configuration: upload_buffer_mb must hold at least one request of max_body_bytes");
+        if self.upload_buffer_mb << 20 < self.max_body_bytes.max(self.max_capture_bytes) as u64 {
+            anyhow::bail!(
+                "configuration: upload_buffer_mb must hold at least one request of max_body_bytes and one capture of \
+                 max_capture_bytes"
+            );
+        }
+        if self.session_lifetime_secs > 86_400 {
+            anyhow::bail!("configuration: session_lifetime_secs must be at most 86400 (a day)");
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("configuration: public_url must be an http(s) URL");
         }
         Ok(())
     }
@@ -213,6 +243,11 @@ impl ServerConfig {
             image_link_secs: self.image_link_secs,
             authority: self.authority.clone(),
             pad: self.pad.clone(),
+            sessions: shiren_verify::config::SessionLimits {
+                lifetime_secs: self.session_lifetime_secs,
+                callback_retry_secs: self.callback_retry_secs,
+                ..Default::default()
+            },
             ..VerifyConfig::default()
         }
     }

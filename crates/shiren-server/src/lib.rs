@@ -1,12 +1,14 @@
 //! `shiren serve`: the native API over HTTP(S). This crate is a thin surface over the verification
 //! core (`shiren-verify`): it owns the connection layer (`connections`), the HTTP plumbing every
-//! `/v1` resource shares (`http`: request ids, signatures, extraction, responses) and the resources
-//! themselves (`v1`, one module each), and composes them here. Products, scenes, records and the
-//! rest live in the core; future surfaces (`h5/`, `aliyun/`, `tencent/`, `console/`) sit beside
-//! `v1/` with their own authentication and error mapping.
+//! `/v1` resource shares (`http`: request ids, signatures, extraction, responses), the resources
+//! themselves (`v1`, one module each) and the capture page (`h5`, authenticated by its link's
+//! token), and composes them here. Products, scenes, records, sessions and the rest live in the
+//! core; future surfaces (`aliyun/`, `tencent/`, `console/`) sit beside `v1/` with their own
+//! authentication and error mapping.
 
 pub mod config;
 pub mod connections;
+pub mod h5;
 pub mod http;
 pub mod v1;
 
@@ -45,6 +47,10 @@ pub struct HttpLimits {
     /// The most a request may take, body and work included (see [`http::response::deadline`]).
     pub request_deadline: Duration,
     pub signature_skew_secs: u64,
+    pub max_capture_bytes: usize,
+    pub public_url: Option<String>,
+    /// Whether this service speaks HTTPS (for capture links made from the request's host).
+    pub tls: bool,
 }
 
 impl App {
@@ -57,6 +63,9 @@ impl App {
                 body_timeout: Duration::from_secs(config.body_timeout_secs),
                 request_deadline: Duration::from_secs(config.request_timeout_secs),
                 signature_skew_secs: config.signature_skew_secs,
+                max_capture_bytes: config.max_capture_bytes,
+                public_url: config.public_url.clone().map(|u| u.trim_end_matches('/').to_string()),
+                tls: config.tls.is_some(),
             }),
             uploads: Arc::new(Semaphore::new(upload_kib)),
             auth_failures: Arc::default(),
@@ -72,6 +81,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(signed)
         .merge(v1::open_routes())
+        .merge(h5::routes(app.clone()))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint; see /docs").into_response() })
         .layer(from_fn_with_state(app.clone(), http::response::deadline))
         .layer(from_fn_with_state(app.clone(), http::response::count_errors))
@@ -92,13 +102,23 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<App> {
     Ok(App::new(services, config))
 }
 
-/// Deletes records past their retention, retries image deletions that failed, and forgets
-/// expired nonces, periodically.
+/// Deletes records past their retention, retries image deletions that failed, forgets expired
+/// nonces, old sessions and frame digests, periodically.
 async fn sweep(services: Services, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         shiren_verify::records::sweep(&services).await;
+        shiren_verify::sessions::sweep(&services).await;
+    }
+}
+
+/// Delivers the callbacks that are due, every second.
+async fn deliver_callbacks(services: Services) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        shiren_verify::sessions::callbacks::deliver_due(&services).await;
     }
 }
 
@@ -128,8 +148,10 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let services = app.services.clone();
     tracing::info!(%local, database = ?services.store.kind(), workers = services.pool.workers(), "serving");
     let sweeper = tokio::spawn(sweep(services.clone(), Duration::from_secs(config.sweep_interval_secs.max(1))));
+    let callbacks = tokio::spawn(deliver_callbacks(services.clone()));
     connections::serve(listener, tls, router(app), limits, services.metrics.clone(), stop).await;
     sweeper.abort();
+    callbacks.abort();
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -33,6 +33,9 @@ pub enum Purpose {
     PersonalDataHash,
     /// Signatures of expiring image links.
     Links,
+    /// What a verification session carries until it ends (claimed identity, reference
+    /// template, callback token).
+    Sessions,
 }
 
 impl Purpose {
@@ -43,6 +46,7 @@ impl Purpose {
             Purpose::Templates => b"shiren/v1/templates",
             Purpose::PersonalDataHash => b"shiren/v1/pii-hash",
             Purpose::Links => b"shiren/v1/links",
+            Purpose::Sessions => b"shiren/v1/sessions",
         }
     }
 }

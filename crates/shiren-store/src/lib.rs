@@ -8,7 +8,8 @@
 //! live in a module of their own, as `impl Store` blocks, so that callers keep one handle:
 //! `keys` (access keys, request nonces), `scenes`, `records` (records, their images, the
 //! object-deletion queue, expiry, and the daily counters they update), `statistics` (reading
-//! those counters), `audit`, `authority` (the local authority registry); `config` says where
+//! those counters), `audit`, `authority` (the local authority registry), `sessions`
+//! (interactive verification sessions, frame digests, callbacks); `config` says where
 //! everything lives.
 
 pub mod crypto;
@@ -20,6 +21,7 @@ mod config;
 mod keys;
 mod records;
 mod scenes;
+mod sessions;
 mod statistics;
 
 use std::path::Path;
@@ -37,6 +39,7 @@ pub use crypto::{Keyring, Purpose};
 pub use keys::{AccessKey, Policy};
 pub use records::{ImageRef, OBJECT_WRITE_GRACE_MS, RecordFilter, RecordRow};
 pub use scenes::SceneRow;
+pub use sessions::{CallbackRow, SessionRow};
 pub use statistics::DailyStats;
 
 #[derive(Debug, Error)]

@@ -50,6 +50,16 @@ pub(crate) struct Call<'a> {
     images: Vec<Vec<u8>>,
     /// The claimed name and ID number, recorded masked and hashed.
     identity: Option<(String, String)>,
+    /// The record's id when the call continues something that already has one (a session).
+    id: Option<String>,
+}
+
+/// A caller's order number: at most 64 printable characters.
+pub(crate) fn check_order_no(order_no: Option<&str>) -> Result<(), Error> {
+    if order_no.is_some_and(|o| o.chars().count() > 64 || o.chars().any(char::is_control)) {
+        return Err(Error::new(ErrorCode::InvalidOrderNo, "order_no must be at most 64 printable characters"));
+    }
+    Ok(())
 }
 
 pub(crate) fn round2(v: f32) -> f64 {
@@ -71,9 +81,7 @@ impl<'a> Call<'a> {
         order_no: Option<String>,
     ) -> Result<Call<'a>, Error> {
         let started = Instant::now();
-        if order_no.as_deref().is_some_and(|o| o.chars().count() > 64 || o.chars().any(char::is_control)) {
-            return Err(Error::new(ErrorCode::InvalidOrderNo, "order_no must be at most 64 printable characters"));
-        }
+        check_order_no(order_no.as_deref())?;
         let scene = scenes::for_product(&services.store, scene_id, product).await?;
         Ok(Call {
             services,
@@ -85,6 +93,7 @@ impl<'a> Call<'a> {
             timings: BTreeMap::new(),
             images: Vec::new(),
             identity: None,
+            id: None,
         })
     }
 
@@ -96,6 +105,23 @@ impl<'a> Call<'a> {
             Ok(verdict) => self.record(verdict).await,
             Err(error) if error.code == ErrorCode::ServiceBusy => Err(error),
             Err(error) => Err(self.fail(error).await),
+        }
+    }
+
+    pub fn product(&self) -> Product {
+        self.product
+    }
+
+    /// Records under `id` instead of a new one (a session's record shares its id).
+    pub fn record_as(&mut self, id: &str) {
+        self.id = Some(id.to_string());
+    }
+
+    /// Keeps an image the call made or received otherwise (a session's best frame), when the
+    /// scene keeps images.
+    pub fn keep_image(&mut self, bytes: Vec<u8>) {
+        if self.scene.settings.store_images {
+            self.images.push(bytes);
         }
     }
 
@@ -160,7 +186,7 @@ impl<'a> Call<'a> {
     /// Writes the record (and the images when the scene keeps them) and counts the outcome.
     async fn record(mut self, verdict: Verdict) -> Result<Verification, Error> {
         let services = self.services;
-        let id = shiren_store::new_id("v");
+        let id = self.id.take().unwrap_or_else(|| shiren_store::new_id("v"));
         let now = shiren_store::now_ms();
         let images = self.store_images(&id).await?;
         self.timings.insert("total".into(), ms(self.started));

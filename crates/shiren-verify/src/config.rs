@@ -29,6 +29,34 @@ pub struct VerifyConfig {
     pub image_link_secs: i64,
     pub authority: AuthorityConfig,
     pub pad: Option<PadSettings>,
+    pub sessions: SessionLimits,
+}
+
+/// Interactive sessions: how long they live, and how callbacks are retried.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct SessionLimits {
+    /// How long a capture link stays valid, seconds.
+    pub lifetime_secs: i64,
+    /// How long after the challenge is issued its frames may still arrive, beyond the
+    /// challenge's own length, seconds.
+    pub upload_grace_secs: i64,
+    /// The first callback retry waits this long; each next one three times longer.
+    pub callback_retry_secs: i64,
+    /// Callback deliveries tried in all (with the default 15 s, 8 tries span about 2.7 hours).
+    pub callback_attempts: i64,
+    pub callback_timeout: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            lifetime_secs: 1800,
+            upload_grace_secs: 120,
+            callback_retry_secs: 15,
+            callback_attempts: 8,
+            callback_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for VerifyConfig {
@@ -44,6 +72,7 @@ impl Default for VerifyConfig {
             image_link_secs: 300,
             authority: AuthorityConfig::default(),
             pad: None,
+            sessions: SessionLimits::default(),
         }
     }
 }

@@ -127,6 +127,19 @@ error_codes! {
     AuthorityUnavailable = "AuthorityUnavailable", 503, "the authority data source is unavailable";
     ElementNotSupported = "ElementNotSupported", 501, "the authority cannot check phone numbers or bank cards";
 
+    // -- interactive sessions and the capture page
+    InvalidUrl = "InvalidParameter.Url", 400, "a return or callback URL is not a valid http(s) URL";
+    InvalidCallbackToken = "InvalidParameter.CallbackToken", 400, "the callback token is too long or not printable";
+    MissingIdentity = "MissingParameter.Identity", 400, "this product needs name and id_number";
+    UnexpectedParameter = "InvalidParameter.NotForProduct", 400, "a parameter was given that this product does not take";
+    CaptureLinkInvalid = "CaptureLinkInvalid", 404, "the capture link is not valid";
+    SessionExpired = "SessionExpired", 410, "the verification session has expired";
+    SessionAlreadyUsed = "SessionAlreadyUsed", 409, "the verification session has already ended";
+    SessionBusy = "SessionBusy", 409, "the session's frames are being judged";
+    ConsentRequired = "ConsentRequired", 409, "the person has not agreed to the verification";
+    InvalidNonce = "InvalidNonce", 403, "the upload does not carry the session's challenge nonce";
+    InvalidFrames = "InvalidFrames", 400, "the uploaded frames or their description are invalid";
+
     // -- the service
     ServiceBusy = "ServiceBusy", 503, "the service is busy; retry later";
     DeadlineExceeded = "DeadlineExceeded", 503, "the request took longer than the service allows; retry later";
@@ -323,7 +336,7 @@ pub enum SubCode {
     NoReference,
     /// `204`: the faces do not match.
     FaceMismatch,
-    /// `205`: liveness risk (attack score, closed eyes).
+    /// `205`: liveness risk (attack score, closed eyes, a failed interactive check).
     LivenessRisk,
     /// `206`: photo quality too low.
     LowQuality,

@@ -153,29 +153,55 @@ pub fn outbound_client(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).timeout(timeout)
 }
 
-async fn fetch(url: &str, field: &str, limits: &ImageLimits) -> Result<Vec<u8>, Error> {
-    let bad = |m: String| invalid(ErrorCode::InvalidImageUrl, format!("{field}: {m}"));
-    let parsed = reqwest::Url::parse(url).map_err(|e| bad(format!("not a valid URL: {e}")))?;
+/// Why an outbound URL is not called.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Not an http(s) URL with a host that resolves.
+    Invalid(String),
+    /// It resolves to an address outside the allow-list.
+    Forbidden,
+}
+
+/// A client for `url` pinned to the address its host resolves to now, after checking that every
+/// address it resolves to is globally routable (unless `allow_private`): the check and the
+/// connection then see the same address, so DNS cannot be switched in between.
+pub(crate) async fn pinned_client(
+    url: &str,
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<(reqwest::Client, reqwest::Url), Refusal> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| Refusal::Invalid(format!("not a valid URL: {e}")))?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
-        return Err(bad("only http and https URLs are accepted".into()));
+        return Err(Refusal::Invalid("only http and https URLs are accepted".into()));
     }
-    let host = parsed.host_str().ok_or_else(|| bad("the URL has no host".into()))?.to_string();
+    let host = parsed.host_str().ok_or_else(|| Refusal::Invalid("the URL has no host".into()))?.to_string();
     let port = parsed.port_or_known_default().unwrap_or(80);
-    let timeout = limits.url_fetch_timeout;
     let lookup_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, tokio::net::lookup_host((lookup_host.as_str(), port)))
         .await
-        .map_err(|_| bad("resolving the host timed out".into()))?
-        .map_err(|e| bad(format!("cannot resolve host: {e}")))?
+        .map_err(|_| Refusal::Invalid("resolving the host timed out".into()))?
+        .map_err(|e| Refusal::Invalid(format!("cannot resolve host: {e}")))?
         .collect();
-    let addr = addrs.first().copied().ok_or_else(|| bad("the host has no address".into()))?;
-    if !limits.url_fetch_allow_private && !addrs.iter().all(|a| is_public_unicast(a.ip())) {
-        return Err(Error::new(
-            ErrorCode::ImageUrlForbidden,
-            format!("{field}: the URL resolves to a private or local address, which is not fetched"),
-        ));
+    let addr = addrs.first().copied().ok_or_else(|| Refusal::Invalid("the host has no address".into()))?;
+    if !allow_private && !addrs.iter().all(|a| is_public_unicast(a.ip())) {
+        return Err(Refusal::Forbidden);
     }
-    let client = outbound_client(timeout).resolve(&lookup_host, addr).build().map_err(Error::internal)?;
+    let client = outbound_client(timeout)
+        .resolve(&lookup_host, addr)
+        .build()
+        .map_err(|e| Refusal::Invalid(format!("cannot build a client: {e}")))?;
+    Ok((client, parsed))
+}
+
+async fn fetch(url: &str, field: &str, limits: &ImageLimits) -> Result<Vec<u8>, Error> {
+    let (client, parsed) =
+        pinned_client(url, limits.url_fetch_timeout, limits.url_fetch_allow_private).await.map_err(|r| match r {
+            Refusal::Invalid(m) => invalid(ErrorCode::InvalidImageUrl, format!("{field}: {m}")),
+            Refusal::Forbidden => Error::new(
+                ErrorCode::ImageUrlForbidden,
+                format!("{field}: the URL resolves to a private or local address, which is not fetched"),
+            ),
+        })?;
     let response =
         client.get(parsed).send().await.map_err(|e| {
             Error::new(ErrorCode::ImageUrlUnreachable, format!("{field}: fetching the URL failed: {e}"))

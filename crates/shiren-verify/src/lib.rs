@@ -24,6 +24,7 @@ pub mod records;
 pub mod rules;
 pub mod scenes;
 pub mod services;
+pub mod sessions;
 pub mod statistics;
 
 pub use caller::Caller;

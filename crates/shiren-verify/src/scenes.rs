@@ -8,6 +8,7 @@ use shiren_store::{SceneRow, Store};
 
 use crate::caller::Caller;
 use crate::error::{Error, ErrorCode, echo};
+use crate::sessions::{ConsentText, InteractiveSettings};
 
 /// The verification products, with the vendors' codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -33,10 +34,19 @@ pub enum Product {
     /// Name + ID number + bank card (+ phone).
     #[serde(rename = "ID_4META_BANK")]
     Id4MetaBank,
+    /// Interactive liveness in a capture session.
+    #[serde(rename = "LR_FR")]
+    LrFr,
+    /// Name + ID number, then interactive liveness and the best frame against the authority.
+    #[serde(rename = "ID_PRO")]
+    IdPro,
+    /// A reference photo, then interactive liveness and the best frame against it.
+    #[serde(rename = "PV_FV")]
+    PvFv,
 }
 
 impl Product {
-    pub const ALL: [Product; 7] = [
+    pub const ALL: [Product; 10] = [
         Product::PvFc,
         Product::LrFrMin,
         Product::IdMin,
@@ -44,6 +54,9 @@ impl Product {
         Product::Id2Meta,
         Product::Id3MetaPhone,
         Product::Id4MetaBank,
+        Product::LrFr,
+        Product::IdPro,
+        Product::PvFv,
     ];
 
     pub fn code(self) -> &'static str {
@@ -55,6 +68,9 @@ impl Product {
             Product::Id2Meta => "ID_2META",
             Product::Id3MetaPhone => "ID_3META_PHONE",
             Product::Id4MetaBank => "ID_4META_BANK",
+            Product::LrFr => "LR_FR",
+            Product::IdPro => "ID_PRO",
+            Product::PvFv => "PV_FV",
         }
     }
 
@@ -100,6 +116,10 @@ pub struct SceneSettings {
     pub retention_days: u32,
     /// Accept images by URL in this scene.
     pub allow_image_urls: bool,
+    /// Thresholds of the interactive liveness judgement (LR_FR, ID_PRO, PV_FV).
+    pub interactive: InteractiveSettings,
+    /// The authorisation text the capture page shows before the camera starts.
+    pub consent: ConsentText,
 }
 
 impl Default for SceneSettings {
@@ -111,6 +131,8 @@ impl Default for SceneSettings {
             store_images: false,
             retention_days: 30,
             allow_image_urls: false,
+            interactive: InteractiveSettings::default(),
+            consent: ConsentText::default(),
         }
     }
 }
@@ -126,6 +148,20 @@ impl SceneSettings {
             return Err(Error::new(
                 ErrorCode::InvalidLivenessSettings,
                 "min_quality must be 0-100 and max_attack_score 0-1",
+            ));
+        }
+        self.interactive.validate()?;
+        let c = &self.consent;
+        let fits = |t: &str, max: usize| !t.trim().is_empty() && t.chars().count() <= max;
+        if !(fits(&c.version, 32)
+            && fits(&c.purpose_zh, 64)
+            && fits(&c.purpose_en, 64)
+            && fits(&c.text_zh, 4000)
+            && fits(&c.text_en, 4000))
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                "consent: version (at most 32 characters), purposes (64) and texts (4000) must not be empty",
             ));
         }
         Ok(())

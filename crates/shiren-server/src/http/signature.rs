@@ -55,25 +55,12 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
             return ApiError(e).into_response();
         }
     };
-    // Bodies in memory at once are bounded: each request reserves its size (announced, or known
-    // to be nothing, as for a GET without a body; the maximum when it is not known) until its
-    // answer is ready.
     let announced =
         content_length(&parts).or_else(|| body.size_hint().exact()).unwrap_or(app.limits.max_body_bytes as u64);
     let timeout = app.limits.body_timeout;
-    // Waiters are served in order, so a request with no body does not queue at all: it would
-    // otherwise wait behind a large body that is waiting for room.
-    let kib = u32::try_from(announced.div_ceil(1024)).unwrap_or(u32::MAX);
-    let reservation = if kib == 0 {
-        None
-    } else {
-        match tokio::time::timeout(timeout, app.uploads.clone().acquire_many_owned(kib)).await {
-            Ok(Ok(permit)) => Some(permit),
-            _ => {
-                let e = Error::busy(1, "too many request bodies are being received; retry later");
-                return ApiError(e).into_response();
-            }
-        }
+    let reservation = match reserve_upload(&app, announced).await {
+        Ok(r) => r,
+        Err(e) => return ApiError(e).into_response(),
     };
     let checked = read_body(body, app.limits.max_body_bytes, timeout)
         .await
@@ -86,6 +73,24 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     drop(reservation);
     response
+}
+
+/// Reserves room for a body of `announced` bytes in the shared upload budget until the
+/// returned permit is dropped (when the request's answer is ready). A request with no body
+/// reserves nothing and does not queue: waiters are served in order, so it would otherwise wait
+/// behind a large body that is waiting for room. Past `body_timeout` the answer is 503.
+pub(crate) async fn reserve_upload(
+    app: &App,
+    announced: u64,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Error> {
+    let kib = u32::try_from(announced.div_ceil(1024)).unwrap_or(u32::MAX);
+    if kib == 0 {
+        return Ok(None);
+    }
+    match tokio::time::timeout(app.limits.body_timeout, app.uploads.clone().acquire_many_owned(kib)).await {
+        Ok(Ok(permit)) => Ok(Some(permit)),
+        _ => Err(Error::busy(1, "too many request bodies are being received; retry later")),
+    }
 }
 
 /// The most of a refused request's body worth reading so that its sender sees the answer.
@@ -121,11 +126,11 @@ async fn discard_some(body: Body) {
     .await;
 }
 
-fn content_length(parts: &Parts) -> Option<u64> {
+pub(crate) fn content_length(parts: &Parts) -> Option<u64> {
     parts.headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
-async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<axum::body::Bytes, Error> {
+pub(crate) async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<axum::body::Bytes, Error> {
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, max)).await {
         Err(_) => Err(Error::new(
             ErrorCode::RequestTimeout,

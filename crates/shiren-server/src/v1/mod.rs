@@ -8,6 +8,7 @@ pub mod products;
 pub mod records;
 pub mod scenes;
 pub mod statistics;
+pub mod verifications;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -26,16 +27,23 @@ use crate::App;
         scenes::create_scene, scenes::list_scenes, scenes::get_scene, scenes::update_scene, scenes::delete_scene,
         keys::create_key, keys::list_keys, keys::disable_key, keys::enable_key, keys::delete_key,
         records::list_records, records::get_record, records::delete_record, statistics::statistics, audit::audit_log,
+        verifications::create_verification, verifications::get_verification,
+        crate::h5::page_session, crate::h5::consent, crate::h5::hint, crate::h5::start, crate::h5::frames,
     ),
     components(schemas(
         crate::http::response::ErrorBody,
         shiren_verify::scenes::Product, shiren_verify::scenes::SceneSettings, shiren_verify::scenes::LivenessSettings,
         shiren_verify::images::ImageSource, shiren_verify::products::Detail,
+        shiren_verify::sessions::SessionDetail, shiren_verify::sessions::Check,
+        shiren_verify::sessions::InteractiveSettings, shiren_verify::sessions::ConsentText,
     )),
     tags((name = "products", description = "Verifications; each writes one record"),
          (name = "scenes", description = "Verification scenes and their settings"),
          (name = "keys", description = "Access keys (full-access keys only)"),
-         (name = "records", description = "Records, statistics and the audit log"))
+         (name = "records", description = "Records, statistics and the audit log"),
+         (name = "verifications", description = "Interactive verification sessions (LR_FR, ID_PRO, PV_FV)"),
+         (name = "capture", description = "The capture page's own API, authenticated by the capture link's token \
+            (unsigned: the page is public; everything it sends is judged on the server)"))
 )]
 pub struct ApiDoc;
 
@@ -48,6 +56,7 @@ pub fn signed_routes() -> Router<App> {
         .merge(records::routes())
         .merge(statistics::routes())
         .merge(audit::routes())
+        .merge(verifications::routes())
 }
 
 /// Routes with a credential of their own, or none: image links and operations.

@@ -6,4 +6,5 @@ mod fuzz;
 mod hardening;
 mod integrations;
 mod products;
+mod sessions;
 mod signatures;

@@ -12,7 +12,7 @@
 mod attributes;
 mod compare;
 mod elements;
-mod identity;
+pub(crate) mod identity;
 mod liveness;
 
 use std::collections::BTreeMap;
@@ -66,6 +66,8 @@ pub enum Detail {
     Attributes(AttributesDetail),
     /// Element checks.
     Elements(ElementsDetail),
+    /// LR_FR, ID_PRO, PV_FV: the interactive liveness checks and the comparison.
+    Session(crate::sessions::SessionDetail),
     /// A verification that failed on its input: the error code alone.
     Failure(FailureDetail),
 }
