@@ -881,7 +881,7 @@ mod tests {
         while let Some(sos) = jpeg[pos..].windows(2).position(|w| w == [0xFF, 0xDA]).map(|p| p + pos) {
             let start = sos + 2 + usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
             let mut end = start;
-            while end + 1 < jpeg.len() && !(jpeg[end] == 0xFF && !matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
+            while end + 1 < jpeg.len() && (jpeg[end] != 0xFF || matches!(jpeg[end + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
                 end += 1;
             }
             spans.push((start, end));

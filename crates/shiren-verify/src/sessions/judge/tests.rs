@@ -70,9 +70,8 @@ fn film(c: &Challenge, performed: &[(Action, f64)], reflected: &[Flash]) -> Vec<
         if let Some(flash) =
             reflected.iter().find(|fl| seen >= f64::from(fl.at_ms) && seen < f64::from(fl.at_ms + fl.duration_ms))
         {
-            let light = flash.colour.linear_rgb();
-            for k in 0..3 {
-                f.skin_rgb[k] += 0.06 * light[k];
+            for (skin, light) in f.skin_rgb.iter_mut().zip(flash.colour.linear_rgb()) {
+                *skin += 0.06 * light;
             }
         }
         // Sensor noise, deterministic.
