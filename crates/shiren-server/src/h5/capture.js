@@ -63,6 +63,7 @@ let shownScreen = "loading";
 let errorKey = null;
 let resultData = null;
 
+// The texts in the current language (never shadow this name with a local `t`).
 function t() { return TEXT[lang]; }
 
 function render() {
@@ -252,15 +253,15 @@ function perform(challenge) {
     const t0 = performance.now();
     const interval = Math.floor(1000 / Math.max(15, challenge.frame_rate)) - 6;
     const capture = setInterval(() => {
-      const t = performance.now() - t0;
+      const at = performance.now() - t0;
       const index = times.length;
-      times.push(Math.round(t * 10) / 10);
+      times.push(Math.round(at * 10) / 10);
       pending.push(grab(640, 0.8).then((blob) => { frames[index] = blob; }));
     }, interval);
     let lastKey = "";
     const tick = () => {
-      const t = performance.now() - t0;
-      if (t >= challenge.duration_ms) {
+      const elapsed = performance.now() - t0;
+      if (elapsed >= challenge.duration_ms) {
         clearInterval(capture);
         flash.classList.add("hidden");
         prompt.textContent = "";
@@ -272,8 +273,8 @@ function perform(challenge) {
         });
         return;
       }
-      const step = challenge.steps.find((s) => t >= s.at_ms && t < s.at_ms + s.window_ms);
-      const colour = challenge.flashes.find((f) => t >= f.at_ms && t < f.at_ms + f.duration_ms);
+      const step = challenge.steps.find((s) => elapsed >= s.at_ms && elapsed < s.at_ms + s.window_ms);
+      const colour = challenge.flashes.find((f) => elapsed >= f.at_ms && elapsed < f.at_ms + f.duration_ms);
       if (colour) {
         flash.style.background = COLOURS[colour.colour];
         flash.dataset.colour = colour.colour;
@@ -291,7 +292,7 @@ function perform(challenge) {
         prompt.classList.add("animate");
         lastKey = key;
       }
-      const remaining = step ? (step.at_ms + step.window_ms - t) / 1000 : (challenge.duration_ms - t) / 1000;
+      const remaining = step ? (step.at_ms + step.window_ms - elapsed) / 1000 : (challenge.duration_ms - elapsed) / 1000;
       countdown.textContent = `${Math.ceil(remaining)} ${t().seconds}`;
       requestAnimationFrame(tick);
     };

@@ -9,7 +9,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -30,13 +30,16 @@ const SCRIPT: &str = include_str!("capture.js");
 const STYLE: &str = include_str!("capture.css");
 
 pub fn routes(app: App) -> Router<App> {
+    // The capture's own size limit, for the multipart reader too (the API's is smaller).
+    let max_capture_bytes = app.limits.max_capture_bytes;
     let api = Router::new()
         .route("/h5/{token}/session", get(page_session))
         .route("/h5/{token}/consent", post(consent))
         .route("/h5/{token}/hint", post(hint))
         .route("/h5/{token}/start", post(start))
         .route("/h5/{token}/frames", post(frames))
-        .route_layer(from_fn_with_state(app, buffer_body));
+        .route_layer(from_fn_with_state(app, buffer_body))
+        .layer(DefaultBodyLimit::max(max_capture_bytes));
     Router::new()
         .route("/h5/assets/capture.js", get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
         .route("/h5/assets/capture.css", get(|| async { asset(STYLE, "text/css; charset=utf-8") }))
@@ -172,15 +175,23 @@ pub async fn frames(State(app): State<App>, Path(token): Path<String>, request: 
 }
 
 async fn read_upload(request: Request) -> Result<CaptureUpload, ApiError> {
-    let invalid = |m: String| ApiError::new(ErrorCode::InvalidMultipart, m);
-    let mut form =
-        Multipart::from_request(request, &()).await.map_err(|e| invalid(format!("not a valid multipart form: {e}")))?;
+    let invalid = |e: axum::extract::multipart::MultipartError| {
+        let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ErrorCode::RequestTooLarge
+        } else {
+            ErrorCode::InvalidMultipart
+        };
+        ApiError::new(code, e.body_text())
+    };
+    let mut form = Multipart::from_request(request, &()).await.map_err(|e| {
+        ApiError::new(ErrorCode::InvalidMultipart, format!("not a valid multipart form: {}", e.body_text()))
+    })?;
     let mut upload = CaptureUpload::default();
     let mut meta: Option<UploadMeta> = None;
-    while let Some(field) = form.next_field().await.map_err(|e| invalid(e.to_string()))? {
+    while let Some(field) = form.next_field().await.map_err(invalid)? {
         match field.name().unwrap_or_default() {
             "meta" => {
-                let bytes = field.bytes().await.map_err(|e| invalid(e.to_string()))?;
+                let bytes = field.bytes().await.map_err(invalid)?;
                 let parsed = serde_json::from_slice::<UploadMeta>(&bytes)
                     .map_err(|e| ApiError::new(ErrorCode::InvalidFrames, format!("meta: {e}")))?;
                 meta = Some(parsed);
@@ -192,7 +203,7 @@ async fn read_upload(request: Request) -> Result<CaptureUpload, ApiError> {
                         format!("at most {} frames", sessions::MAX_FRAMES),
                     ));
                 }
-                upload.frames.push(field.bytes().await.map_err(|e| invalid(e.to_string()))?.to_vec());
+                upload.frames.push(field.bytes().await.map_err(invalid)?.to_vec());
             }
             other => {
                 let name: String = other.chars().take(32).collect();

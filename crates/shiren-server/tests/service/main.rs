@@ -5,6 +5,7 @@ mod common;
 mod fuzz;
 mod hardening;
 mod integrations;
+mod liveness;
 mod products;
 mod sessions;
 mod signatures;

@@ -60,7 +60,7 @@ impl Check {
     }
 }
 
-fn median(mut v: Vec<f32>) -> f32 {
+pub(crate) fn median(mut v: Vec<f32>) -> f32 {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
         return f32::NAN;
@@ -156,7 +156,7 @@ fn excursion(action: Action, f: &FrameReading, b: &Baseline, s: &InteractiveSett
 fn forbidden_during(action: Action) -> &'static [Action] {
     match action {
         Action::Blink => &[Action::OpenMouth, Action::TurnLeft, Action::TurnRight, Action::Nod],
-        Action::OpenMouth => &[Action::TurnLeft, Action::TurnRight, Action::Nod],
+        Action::OpenMouth => &[Action::TurnLeft, Action::TurnRight],
         Action::TurnLeft => &[Action::TurnRight],
         Action::TurnRight => &[Action::TurnLeft],
         Action::Nod => &[Action::TurnLeft, Action::TurnRight, Action::OpenMouth],

@@ -14,6 +14,7 @@ pub mod callbacks;
 pub mod challenge;
 pub mod judge;
 pub mod observe;
+pub mod screen;
 pub mod settings;
 
 use std::time::Instant;
@@ -772,6 +773,22 @@ async fn judge_upload(
         )
         .with("samples", observed.samples.len()),
     );
+    // Screen and print traces, off when the limit is 0. A capture with no frame measurable
+    // (faces too small or cut by the frame's edge) fails while the check is on.
+    if settings.max_screen_pattern > 0.0 {
+        let measured: Vec<f32> = observed.samples.iter().filter_map(|s| s.screen_pattern).collect();
+        let count = measured.len();
+        let value = judge::median(measured);
+        checks.push(
+            Check::new(
+                "screen_pattern",
+                rules::stays_below(value, settings.max_screen_pattern),
+                f64::from(value),
+                f64::from(settings.max_screen_pattern),
+            )
+            .with("frames_measured", count),
+        );
+    }
     // Replay: a frame accepted in any earlier session fails this one.
     let digests: Vec<String> = frames.iter().map(|f| hex::encode(Sha256::digest(f))).collect();
     let keep_until = now_ms() + i64::from(settings.frame_digest_days) * 86_400_000;

@@ -23,6 +23,8 @@ pub struct Sample {
     pub quality: f32,
     /// Eyes open and face near frontal: fit to be the best frame.
     pub presentable: bool,
+    /// The strongest periodic peak on the face (`screen::screen_pattern`), when measurable.
+    pub screen_pattern: Option<f32>,
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +195,7 @@ fn observe_run(
                 embedding,
                 quality: quality.score,
                 presentable: lm.pose.yaw.abs() < 10.0 && lm.pose.pitch.abs() < 15.0 && eyes > 0.12,
+                screen_pattern: super::screen::screen_pattern(&image, &face),
             });
             track = Track::new(&face, &lm.points).map(|t| (t, lm.clone()));
         } else if let Some((t, _)) = track.take() {
