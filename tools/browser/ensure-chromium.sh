@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
-# Prints the path of a Chromium binary for the browser tests, installing Debian's `chromium`
-# package with apt-get when none is on PATH (needs root, or sudo without a password).
-# Fonts for Chinese text (fonts-noto-cjk) come with it: the API description shows masked Chinese
-# names, which would otherwise render as empty boxes in the screenshots.
+# Ensures the browser the browser tests drive, installing Debian's packages with apt-get when
+# something is missing (needs root, or sudo without a password).
+#
+#   ensure-chromium.sh            prints the path of a Chromium binary (one line, nothing else
+#                                 on stdout); installs `chromium` when none is on PATH.
+#   ensure-chromium.sh --driver   prints the path of `chromedriver` (one line, nothing else on
+#                                 stdout), ensuring Chromium too; installs `chromium-driver`
+#                                 (Debian builds it from the same source as `chromium`, so the
+#                                 two versions match) when either is missing.
+#
+# Fonts for Chinese text (fonts-noto-cjk) come with it: the API description and the capture page
+# show Chinese text, which would otherwise render as empty boxes in the screenshots.
+# Progress and errors go to stderr; the exit status is non-zero when nothing usable is found.
 set -euo pipefail
+
+want_driver=false
+case "${1:-}" in
+    "") ;;
+    --driver) want_driver=true ;;
+    *) echo "usage: ensure-chromium.sh [--driver]" >&2; exit 2 ;;
+esac
 
 find_chromium() {
     local name
@@ -16,7 +32,31 @@ find_chromium() {
     return 1
 }
 
-if find_chromium; then
+find_driver() {
+    local path
+    if command -v chromedriver >/dev/null 2>&1; then
+        command -v chromedriver
+        return 0
+    fi
+    # Debian installs it here as well as the /usr/bin link.
+    for path in /usr/lib/chromium/chromedriver; do
+        if [ -x "$path" ]; then
+            echo "$path"
+            return 0
+        fi
+    done
+    return 1
+}
+
+found() {
+    if $want_driver; then
+        find_chromium >/dev/null && find_driver
+    else
+        find_chromium
+    fi
+}
+
+if found; then
     exit 0
 fi
 
@@ -25,20 +65,25 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     as_root=(sudo -n)
 else
-    echo "ensure-chromium: no chromium on PATH and no root to install it (apt-get install chromium)" >&2
+    echo "ensure-chromium: missing chromium or chromedriver and no root to install them" \
+         "(apt-get install chromium chromium-driver)" >&2
     exit 1
 fi
 
-echo "ensure-chromium: installing chromium with apt-get" >&2
+packages=(chromium fonts-noto-cjk)
+if $want_driver; then
+    packages+=(chromium-driver)
+fi
+echo "ensure-chromium: installing ${packages[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # apt-get's output is shown only when it fails.
 if ! { "${as_root[@]}" apt-get update -qq && \
-       "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk; } >"$log" 2>&1; then
+       "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
     cat "$log" >&2
     echo "ensure-chromium: apt-get failed" >&2
     exit 1
 fi
 
-find_chromium || { echo "ensure-chromium: chromium still not on PATH after installing" >&2; exit 1; }
+found || { echo "ensure-chromium: still missing after installing ${packages[*]}" >&2; exit 1; }
