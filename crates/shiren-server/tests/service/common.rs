@@ -20,6 +20,12 @@ use shiren_verify::Services;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
+/// Tests that assert on elapsed time (deadlines, waits, budgets) take this for reading; the
+/// tests that fill both cores for minutes (generated liveness sessions) take it for writing, so
+/// that a 2-core machine never runs the two together and the timing tests measure the server,
+/// not the neighbours.
+pub static CPU_HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 pub const HOST: &str = "shiren.test";
 
 /// The model directory, provisioned once per test binary (the store takes a file lock, so

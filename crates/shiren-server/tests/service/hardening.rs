@@ -40,6 +40,7 @@ async fn audit_actions(service: &Service, action: &str) -> Vec<serde_json::Value
 /// server read every byte first, holding ~12 MB per socket until its 60 s timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_not_read_before_the_request_is_authenticated() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let mut service = Service::start(|c| c.body_timeout_secs = 1).await;
     let addr = service.listen(limits(10, 256), None).await;
     let small_body = br#"{"scene_id":"x"}"#;
@@ -96,6 +97,7 @@ async fn bodies_are_not_read_before_the_request_is_authenticated() {
 /// and a GET with no body at all reserves nothing and is answered at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_bodies_share_a_budget_and_requests_without_a_body_reserve_nothing() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let mut service = Service::start(|c| {
         c.upload_buffer_mb = 12;
         c.body_timeout_secs = 2;
@@ -145,6 +147,7 @@ async fn request_bodies_share_a_budget_and_requests_without_a_body_reserve_nothi
 /// header deadline; a hundred idle sockets over a cap of 32 do not keep a signed request out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_connections_are_closed_and_cannot_crowd_out_requests() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let mut service = Service::start(|_| {}).await;
     let quick = service.listen(limits(1, 256), None).await;
     let mut idle = TcpStream::connect(quick).await.unwrap();
@@ -192,6 +195,7 @@ async fn idle_and_slow_connections_are_closed_and_cannot_crowd_out_requests() {
 /// Addresses that reach this machine through IPv6 transition forms are refused like 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_urls_to_embedded_local_addresses_are_refused() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({ "allow_image_urls": true })).await;
     for host in
@@ -214,6 +218,7 @@ async fn image_urls_to_embedded_local_addresses_are_refused() {
 /// under the cap are admitted by the memory they will take, so parallel ones wait their turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_decodes_are_refused_and_the_rest_share_a_memory_budget() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Arc::new(Service::start(|c| c.decode_memory_mb = 60).await);
     let scene = service.scene(json!({})).await;
     let uniform = |w, h| {
@@ -276,6 +281,7 @@ async fn huge_decodes_are_refused_and_the_rest_share_a_memory_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_a_jpeg_with_an_end_marker_is_truncated() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({})).await;
     let original = photo("obama.jpg");
@@ -297,6 +303,7 @@ async fn half_a_jpeg_with_an_end_marker_is_truncated() {
 /// reads as a space): a raw `+` is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_signature_cannot_carry_two_queries() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let signed = service.request(&service.full, "GET", "/v1/records?order_no=x%2By", Vec::new());
     let headers = signed.headers().clone();
@@ -318,6 +325,7 @@ async fn one_signature_cannot_carry_two_queries() {
 /// token, and a read-only key sees nothing more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_records_keep_codes_not_what_the_caller_sent() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({ "allow_image_urls": true })).await;
     // Born on 31 February: the message names the birth date.
@@ -359,6 +367,7 @@ async fn failure_records_keep_codes_not_what_the_caller_sent() {
 /// sweep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_every_expired_record_and_retries_failed_image_deletions() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let store = &service.services().store;
     let past = shiren_store::now_ms() - 86_400_000;
@@ -432,6 +441,7 @@ async fn the_sweep_removes_every_expired_record_and_retries_failed_image_deletio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_that_would_overflow_are_refused() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     for path in [
         "/v1/records?page=9223372036854775807",
@@ -451,6 +461,7 @@ async fn pages_that_would_overflow_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_directory_and_everything_in_it_are_owner_only() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     use std::os::unix::fs::PermissionsExt;
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({ "store_images": true })).await;
@@ -477,6 +488,7 @@ async fn the_data_directory_and_everything_in_it_are_owner_only() {
 /// when they were last used, and image reads are attributed to the key that made the link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_names_what_the_server_knows() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let body = serde_json::to_vec(&json!({ "name": "audited", "settings": { "store_images": true } })).unwrap();
     let mut request = service.request(&service.full, "POST", "/v1/scenes", body);
@@ -529,6 +541,7 @@ async fn the_audit_log_names_what_the_server_knows() {
 /// A PAD model whose output is NaN (here: a normalisation mean of NaN) must refuse, not pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nan_attack_score_fails_closed() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let r = crate::integrations::liveness_with_stand_in_pad("mean = [nan, nan, nan]\n").await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!((r.data()["passed"].as_bool(), r.data()["sub_code"].as_str()), (Some(false), Some("205")), "{}", r.json);
@@ -541,6 +554,7 @@ async fn a_nan_attack_score_fails_closed() {
 /// buffered, and the caller is told a fixed reason, never the gateway's address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = listener.local_addr().unwrap();
     let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -597,6 +611,7 @@ async fn the_authority_gateway_is_neither_followed_nor_read_without_bound() {
 /// the metrics like every error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_its_deadline_gets_a_coded_answer() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gateway = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -638,6 +653,7 @@ async fn check_elements(service: &Service, scene: &str) -> Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_values_are_not_echoed_back_whole() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     let service = Service::start(|_| {}).await;
     let long = "s".repeat(100_000);
     let r = service.call("POST", "/v1/liveness", Some(json!({ "scene_id": long, "image": b64(b"x") }))).await;
@@ -652,6 +668,7 @@ async fn long_values_are_not_echoed_back_whole() {
 /// holding a certificate from that CA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_client_certificates() {
+    let _timed = crate::common::CPU_HEAVY.read().await;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();

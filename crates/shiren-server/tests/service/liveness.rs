@@ -116,6 +116,7 @@ fn variation(i: u64) -> (usize, Camera, Style) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genuine_performances_pass_for_every_liveness_model() {
+    let _heavy = crate::common::CPU_HEAVY.write().await;
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({})).await;
     let actors = actors(&service);
@@ -164,6 +165,7 @@ async fn genuine_performances_pass_for_every_liveness_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn performed_attacks_fail_closed() {
+    let _heavy = crate::common::CPU_HEAVY.write().await;
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({})).await;
     let actors = actors(&service);
