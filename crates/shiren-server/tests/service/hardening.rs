@@ -100,6 +100,9 @@ async fn request_bodies_share_a_budget_and_requests_without_a_body_reserve_nothi
     let _timed = crate::common::CPU_HEAVY.read().await;
     let mut service = Service::start(|c| {
         c.upload_buffer_mb = 12;
+        // A budget this small must also fit the largest capture upload (the service refuses to
+        // start otherwise).
+        c.max_capture_bytes = 12 << 20;
         c.body_timeout_secs = 2;
     })
     .await;
