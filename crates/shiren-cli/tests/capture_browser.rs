@@ -789,8 +789,8 @@ fn check<'v>(v: &'v Value, name: &str) -> &'v Value {
         .unwrap_or_else(|| panic!("no check {name}:\n{}", checks(v)))
 }
 
-/// A person's walk through the page: consent, camera, begin, then the result screen.
-fn walk_to_result(browser: &Browser, url: &str) {
+/// A person's walk through the page up to pressing "begin": consent, then the camera.
+fn walk_to_begin(browser: &Browser, url: &str) {
     browser.open(url);
     browser.wait_screen("consent", SCREEN_LIMIT);
     browser.click("#agree");
@@ -798,6 +798,11 @@ fn walk_to_result(browser: &Browser, url: &str) {
     // Enabled once a hint says the face is fine, or after 6 s whatever the hints say.
     browser.wait_for("#begin enabled", "!document.getElementById('begin').disabled", SCREEN_LIMIT);
     browser.click("#begin");
+}
+
+/// A person's walk through the page: consent, camera, begin, then the result screen.
+fn walk_to_result(browser: &Browser, url: &str) {
+    walk_to_begin(browser, url);
     browser.wait_screen("result", RESULT_LIMIT);
     let errors = browser.js("return window.__shirenErrors || [];");
     assert_eq!(errors, json!([]), "the page reported errors: {}", browser.diagnosis());
@@ -1001,12 +1006,7 @@ fn every_page_state_is_photographed() {
         browser.inject(&simulated_camera(Person::Performs));
         browser.inject(&upload_network(Upload::LoseFirst));
         let (id, url) = service.session("LIVENESS", back);
-        browser.open(&url);
-        browser.wait_screen("consent", SCREEN_LIMIT);
-        browser.click("#agree");
-        browser.wait_screen("camera", SCREEN_LIMIT);
-        browser.wait_for("#begin enabled", "!document.getElementById('begin').disabled", SCREEN_LIMIT);
-        browser.click("#begin");
+        walk_to_begin(&browser, &url);
         browser.wait_screen("error", RESULT_LIMIT);
         assert_eq!(browser.js(&format!("return {ERROR_TITLE};")), "网络连接中断");
         let retry = "!document.getElementById('retry').classList.contains('hidden')";
