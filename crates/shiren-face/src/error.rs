@@ -29,6 +29,15 @@ pub enum FaceError {
     Runtime(String),
 }
 
+impl From<shiren_onnx::OnnxError> for FaceError {
+    fn from(e: shiren_onnx::OnnxError) -> Self {
+        match e {
+            shiren_onnx::OnnxError::Model { model, detail } => FaceError::Model { model, detail },
+            shiren_onnx::OnnxError::Runtime(detail) => FaceError::Runtime(detail),
+        }
+    }
+}
+
 impl FaceError {
     /// Whether the caller's input is at fault (as opposed to the engine or its models).
     pub fn is_bad_input(&self) -> bool {
