@@ -20,15 +20,18 @@ pub enum Group {
     Attributes,
     /// Reference data: administrative region codes for ID number checks.
     Data,
+    /// Text detection, line orientation and recognition models, and the bank BIN table.
+    Ocr,
     /// Photos used by the test suite and the benchmark.
     Testdata,
 }
 
 impl Group {
     /// Everything a deployment needs (no test data).
-    pub const SERVICE: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes, Group::Data];
+    pub const SERVICE: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes, Group::Data, Group::Ocr];
     /// Every group, test data included.
-    pub const ALL: &'static [Group] = &[Group::Runtime, Group::Face, Group::Attributes, Group::Data, Group::Testdata];
+    pub const ALL: &'static [Group] =
+        &[Group::Runtime, Group::Face, Group::Attributes, Group::Data, Group::Ocr, Group::Testdata];
 }
 
 #[derive(Debug, Clone, Deserialize)]

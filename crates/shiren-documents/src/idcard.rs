@@ -1,0 +1,467 @@
+//! The PRC resident identity card (GB 11643 number, the 2004 layout), read from the OCR lines of
+//! an upright card: which side it is, each printed field, and the cross-checks between the
+//! fields and the number.
+//!
+//! The layout is fixed: on the front, a label column (姓名, 性别/民族, 出生, 住址, 公民身份号码)
+//! with values to its right and the portrait on the right; on the back, 签发机关 and 有效期限
+//! under the title. Lines are grouped into rows by height, and a row is recognised by its label
+//! when the label was read, else by its content (a number of 18 characters, a date, 男/女) and
+//! its place. Labels are printed in a light colour and are often misread, so a label is matched
+//! by position and by any one of its two characters, never required.
+
+use serde::Serialize;
+use shiren_calendar::Date;
+use shiren_idcard::{IdNumberError, RegionTable, Sex};
+use shiren_ocr::TextLine;
+use shiren_ocr::detect::reading_order_by;
+
+use crate::ethnicity::{ETHNIC_GROUPS, find_ethnicity};
+
+/// Which side of the card the lines came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Front,
+    Back,
+}
+
+/// One field as read: the text and the mean character probability of the lines it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    pub text: String,
+    pub confidence: f32,
+}
+
+impl Field {
+    fn new(text: String, lines: &[&TextLine]) -> Self {
+        let confidence =
+            if lines.is_empty() { 0.0 } else { lines.iter().map(|l| l.confidence).sum::<f32>() / lines.len() as f32 };
+        Self { text, confidence }
+    }
+}
+
+/// The front: every field that was found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Front {
+    pub name: Option<Field>,
+    /// 男 or 女.
+    pub sex: Option<Field>,
+    /// One of the 56 official names (without 族).
+    pub ethnicity: Option<Field>,
+    /// The printed birth date, `YYYY-MM-DD`.
+    pub birth_date: Option<Field>,
+    /// Every address line joined.
+    pub address: Option<Field>,
+    pub id_number: Option<Field>,
+}
+
+/// The back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Back {
+    /// 签发机关.
+    pub issuing_authority: Option<Field>,
+    /// First day of validity, `YYYY-MM-DD`.
+    pub valid_from: Option<Field>,
+    /// Last day of validity, `YYYY-MM-DD`, or `长期` (no end).
+    pub valid_until: Option<Field>,
+}
+
+/// The text `valid_until` holds for a card valid without end.
+pub const LONG_TERM: &str = "长期";
+
+/// Guesses the side from the lines: the front has an 18-character number or its label, the back
+/// the issuing authority, the validity period or the title.
+pub fn side_of(lines: &[TextLine]) -> Option<Side> {
+    let text: String = lines.iter().map(|l| compact(&l.text)).collect::<Vec<_>>().join("\n");
+    let front = find_id_number(&text).is_some() || text.contains("公民身份") || text.contains("住址");
+    let back = text.contains("签发") || text.contains("有效期") || text.contains("居民身份证");
+    match (front, back) {
+        (true, false) => Some(Side::Front),
+        (false, true) => Some(Side::Back),
+        // Both at once is a photo of something else (or of both sides); neither is no card.
+        _ => None,
+    }
+}
+
+/// Reads the front from the lines of an upright card `width` pixels wide.
+pub fn read_front(lines: &[TextLine], width: f32) -> Front {
+    let mut front = Front::default();
+    let rows = rows(lines);
+    // The number's row is the anchor: the fields are the rows above it.
+    let id_row = rows.iter().position(|row| find_id_number(&row_text(row)).is_some());
+    if let Some(i) = id_row {
+        let row = &rows[i];
+        let number = find_id_number(&row_text(row)).unwrap_or_default();
+        let number_lines: Vec<&TextLine> =
+            row.iter().copied().filter(|l| find_id_number(&compact(&l.text)).is_some()).collect();
+        front.id_number = Some(Field::new(number, if number_lines.is_empty() { row } else { &number_lines }));
+    }
+    let above = &rows[..id_row.unwrap_or(rows.len())];
+    // The portrait's area (the right third above the number) holds no field text; anything read
+    // there is the photo's background.
+    let fields: Vec<Vec<&TextLine>> = above
+        .iter()
+        .map(|row| row.iter().copied().filter(|l| l.quad.bounds().0 < 0.6 * width).collect::<Vec<_>>())
+        .filter(|row| !row.is_empty())
+        .collect();
+
+    let mut used = vec![false; fields.len()];
+    // Birth: a row with a four-digit year and two more numbers.
+    if let Some(i) = fields.iter().position(|row| birth_date_in(&row_text(row)).is_some()) {
+        used[i] = true;
+        let date = birth_date_in(&row_text(&fields[i])).unwrap_or_default();
+        front.birth_date = Some(Field::new(date, &fields[i]));
+    }
+    // Sex and ethnicity share a row: 男 or 女 after the first label, an ethnic name at the end.
+    if let Some(i) = (0..fields.len()).find(|&i| !used[i] && sex_in(&row_text(&fields[i])).is_some()) {
+        used[i] = true;
+        let text = row_text(&fields[i]);
+        front.sex = sex_in(&text).map(|s| Field::new(s.to_string(), &fields[i]));
+        let after_sex = text.split_once(['男', '女']).map(|(_, rest)| rest).unwrap_or("");
+        front.ethnicity = find_ethnicity(after_sex).map(|e| Field::new(e.to_string(), &fields[i]));
+    }
+    // The name is the first row left; the address is every row after the birth row (or after
+    // the name) up to the number.
+    let name_row = (0..fields.len()).find(|&i| !used[i]);
+    if let Some(i) = name_row {
+        used[i] = true;
+        let name = strip_label(&fields[i], "姓名", width);
+        if !name.is_empty() {
+            front.name = Some(Field::new(name, &fields[i]));
+        }
+    }
+    let address_rows: Vec<usize> = (0..fields.len()).filter(|&i| !used[i]).collect();
+    if !address_rows.is_empty() {
+        let mut text = String::new();
+        let mut lines = Vec::new();
+        for (k, &i) in address_rows.iter().enumerate() {
+            let part = if k == 0 { strip_label(&fields[i], "住址", width) } else { row_text(&fields[i]) };
+            text.push_str(&part);
+            lines.extend(fields[i].iter().copied());
+        }
+        if !text.is_empty() {
+            front.address = Some(Field::new(text, &lines));
+        }
+    }
+    front
+}
+
+/// Reads the back from the lines of an upright card `width` pixels wide.
+pub fn read_back(lines: &[TextLine], width: f32) -> Back {
+    let mut back = Back::default();
+    let rows = rows(lines);
+    for row in &rows {
+        let text = row_text(row);
+        if let Some((from, until)) = validity_in(&text) {
+            back.valid_from = Some(Field::new(from, row));
+            back.valid_until = Some(Field::new(until, row));
+        } else if text.contains("签发") || text.contains("机关") {
+            let value = strip_label(row, "签发机关", width);
+            if !value.is_empty() {
+                back.issuing_authority = Some(Field::new(value, row));
+            }
+        }
+    }
+    back
+}
+
+/// Groups lines into rows (lines whose vertical centres are within half a line height), each row
+/// left to right, rows top to bottom.
+fn rows(lines: &[TextLine]) -> Vec<Vec<&TextLine>> {
+    let mut ordered: Vec<&TextLine> = lines.iter().collect();
+    reading_order_by(&mut ordered, |l| &l.quad);
+    let mut rows: Vec<Vec<&TextLine>> = Vec::new();
+    for line in ordered {
+        let joins = rows.last().and_then(|row| row.last()).is_some_and(|last| {
+            let tolerance = 0.5 * last.quad.height().min(line.quad.height());
+            (line.quad.center()[1] - last.quad.center()[1]).abs() <= tolerance
+        });
+        match rows.last_mut() {
+            Some(row) if joins => row.push(line),
+            _ => rows.push(vec![line]),
+        }
+    }
+    rows
+}
+
+/// The text with spaces removed (the recogniser reads the wide letter spacing as spaces).
+fn compact(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn row_text(row: &[&TextLine]) -> String {
+    row.iter().map(|l| compact(&l.text)).collect()
+}
+
+/// A row's text without its label. The label is the row's first line when that line is in the
+/// label column (the left fifth of the card) and holds no more characters than the label; or
+/// the label's characters at the start of the first line, when the recogniser ran label and
+/// value together and read at least one label character right.
+fn strip_label(row: &[&TextLine], label: &str, width: f32) -> String {
+    let Some(first) = row.first() else { return String::new() };
+    let first_text = compact(&first.text);
+    let label_len = label.chars().count();
+    let first_len = first_text.chars().count();
+    if row.len() > 1 && first.quad.bounds().0 < 0.2 * width && first_len <= label_len {
+        return row[1..].iter().map(|l| compact(&l.text)).collect();
+    }
+    let rest: String = row[1..].iter().map(|l| compact(&l.text)).collect();
+    if let Some(value) = first_text.strip_prefix(label) {
+        return format!("{value}{rest}");
+    }
+    let head: Vec<char> = first_text.chars().take(label_len).collect();
+    let matches = head.iter().zip(label.chars()).filter(|(a, b)| **a == *b).count();
+    if first_len > label_len && matches >= 1 {
+        let value: String = first_text.chars().skip(label_len).collect();
+        return format!("{value}{rest}");
+    }
+    format!("{first_text}{rest}")
+}
+
+/// The first run of 17 digits and a digit or X (a lowercase x made uppercase).
+pub fn find_id_number(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if chars.len() < 18 {
+        return None;
+    }
+    (0..=chars.len() - 18).find_map(|start| {
+        let window = &chars[start..start + 18];
+        let body_ok = window[..17].iter().all(char::is_ascii_digit);
+        let last_ok = window[17].is_ascii_digit() || matches!(window[17], 'X' | 'x');
+        // Longer digit runs are something else (a bank card, a serial).
+        let before_ok = start == 0 || !chars[start - 1].is_ascii_digit();
+        let after_ok = chars.get(start + 18).is_none_or(|c| !c.is_ascii_digit());
+        (body_ok && last_ok && before_ok && after_ok).then(|| window.iter().map(|c| c.to_ascii_uppercase()).collect())
+    })
+}
+
+/// The runs of ASCII digits in `text`.
+fn digit_runs(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect()
+}
+
+/// `YYYY-MM-DD` from a birth row such as `出生2015年03月08日` (the characters between the numbers
+/// are often misread, the numbers rarely).
+fn birth_date_in(text: &str) -> Option<String> {
+    let runs = digit_runs(text);
+    let year = runs.iter().position(|r| r.len() == 4)?;
+    let (y, m, d) = (runs[year], runs.get(year + 1)?, runs.get(year + 2)?);
+    let date = Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    Some(date.to_string())
+}
+
+fn sex_in(text: &str) -> Option<&'static str> {
+    // The label 性别 comes first; the value is the first 男 or 女 after it.
+    let value = text.strip_prefix("性别").unwrap_or(text);
+    value.chars().find_map(|c| match c {
+        '男' => Some("男"),
+        '女' => Some("女"),
+        _ => None,
+    })
+}
+
+/// The validity period from `2015.03.08-2025.03.08` or `2015.03.08-长期` (separators vary).
+fn validity_in(text: &str) -> Option<(String, String)> {
+    let runs = digit_runs(text);
+    let date_at = |i: usize| -> Option<Date> {
+        let (y, m, d) = (runs.get(i)?, runs.get(i + 1)?, runs.get(i + 2)?);
+        if y.len() != 4 {
+            return None;
+        }
+        Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    };
+    // A date written as one run (20150308) is split first.
+    let from = date_at(0).or_else(|| compact_date(runs.first()?))?;
+    let until = if text.contains(LONG_TERM) {
+        LONG_TERM.to_string()
+    } else {
+        date_at(3).or_else(|| compact_date(runs.get(1)?))?.to_string()
+    };
+    Some((from.to_string(), until))
+}
+
+fn compact_date(run: &str) -> Option<Date> {
+    if run.len() != 8 {
+        return None;
+    }
+    Date::new(run[..4].parse().ok()?, run[4..6].parse().ok()?, run[6..].parse().ok()?)
+}
+
+/// One cross-check between the printed fields and the number, or between the sides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `validity_period`.
+    pub name: &'static str,
+    pub passed: bool,
+    /// What was compared, in words, without personal data.
+    pub detail: String,
+}
+
+fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
+    Check { name, passed, detail: detail.into() }
+}
+
+/// Every cross-check the fields read allow. A check whose fields were not read is left out
+/// (the missing field is reported as a warning by the caller), never passed.
+pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &RegionTable) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let number = front.and_then(|f| f.id_number.as_ref()).map(|f| f.text.clone());
+    let parsed = number.as_deref().map(|n| shiren_idcard::validate(n, regions, Date::today_in_china()));
+    if let Some(result) = &parsed {
+        match result {
+            Err(IdNumberError::WrongCheckCharacter { .. }) => {
+                checks.push(check("check_character", false, "the number's check character does not match its digits"))
+            }
+            Err(IdNumberError::UnknownRegion { .. }) => {
+                checks.push(check("check_character", true, "the check character matches"));
+                checks.push(check("region", false, "the number's region code is not a known one"));
+            }
+            Err(e) => checks.push(check("check_character", false, format!("the number is not valid: {e}"))),
+            Ok(_) => {
+                checks.push(check("check_character", true, "the check character matches"));
+                checks.push(check("region", true, "the region code is known"));
+            }
+        }
+    }
+    let valid = parsed.as_ref().and_then(|r| r.as_ref().ok());
+    if let (Some(id), Some(front)) = (valid, front) {
+        if let Some(birth) = &front.birth_date {
+            let same = birth.text == id.birth_date.to_string();
+            checks.push(check("birth_date", same, "the printed birth date against the number's"));
+        }
+        if let Some(sex) = &front.sex {
+            let number_sex = match id.sex {
+                Sex::Male => "男",
+                Sex::Female => "女",
+            };
+            checks.push(check("sex", sex.text == number_sex, "the printed sex against the number's 17th digit"));
+        }
+    }
+    if let Some(eth) = front.and_then(|f| f.ethnicity.as_ref()) {
+        let known = ETHNIC_GROUPS.contains(&eth.text.as_str());
+        checks.push(check("ethnicity", known, "the ethnicity is one of the 56 official names"));
+    }
+    if let (Some(id), Some(back)) = (valid, back)
+        && let (Some(from), Some(until)) = (&back.valid_from, &back.valid_until)
+        && let Ok(start) = Date::parse(&from.text)
+    {
+        let (passed, detail) = validity_consistent(id.birth_date, start, &until.text);
+        checks.push(check("validity_period", passed, detail));
+    }
+    checks
+}
+
+/// The length of validity a card issued on `start` to someone born on `birth` must have: under
+/// 16, five years; 16-25, ten; 26-45, twenty; 46 and over, without end.
+fn validity_consistent(birth: Date, start: Date, until: &str) -> (bool, String) {
+    if start < birth {
+        return (false, "the card's validity starts before the birth date".into());
+    }
+    let age = birth.years_until(start);
+    let expected_years = match age {
+        0..=15 => Some(5u16),
+        16..=25 => Some(10),
+        26..=45 => Some(20),
+        _ => None,
+    };
+    let detail = match expected_years {
+        Some(years) => format!("issued at {age}: valid {years} years"),
+        None => format!("issued at {age}: valid without end"),
+    };
+    let passed = match (expected_years, until) {
+        (None, LONG_TERM) => true,
+        (Some(years), text) => Date::parse(text).is_ok_and(|end| {
+            Date::new(start.year() + years, start.month(), start.day())
+                // 29 February plus whole years lands on 1 March in other years.
+                .or_else(|| Date::new(start.year() + years, 3, 1))
+                .is_some_and(|expected| end == expected)
+        }),
+        _ => false,
+    };
+    (passed, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shiren_ocr::Quad;
+
+    fn line(text: &str, x: f32, y: f32, w: f32) -> TextLine {
+        TextLine {
+            text: text.into(),
+            confidence: 0.95,
+            quad: Quad::rect(x, y, w, 30.0),
+            angle: 0.0,
+            detection_score: 0.9,
+            turned: false,
+        }
+    }
+
+    #[test]
+    fn a_front_is_read_by_rows_with_misread_labels() {
+        let lines = vec![
+            line("姓名二哈", 48.0, 62.0, 170.0),
+            line("性别", 50.0, 125.0, 84.0),
+            line("男", 145.0, 129.0, 34.0),
+            line("民线汉", 230.0, 124.0, 133.0),
+            line("2015", 146.0, 190.0, 76.0),
+            line("年03月08", 229.0, 190.0, 166.0),
+            line("住址", 57.0, 260.0, 68.0),
+            line("河南省安阳市文峰区", 145.0, 260.0, 256.0),
+            line("幸福路1号", 145.0, 300.0, 150.0),
+            line("公民身份号码", 54.0, 419.0, 187.0),
+            line("41050220150308 1234", 286.0, 416.0, 401.0),
+        ];
+        assert_eq!(side_of(&lines), Some(Side::Front));
+        let front = read_front(&lines, 804.0);
+        let text = |f: &Option<Field>| f.as_ref().map(|f| f.text.clone()).unwrap_or_default();
+        assert_eq!(text(&front.name), "二哈");
+        assert_eq!(text(&front.sex), "男");
+        assert_eq!(text(&front.ethnicity), "汉");
+        assert_eq!(text(&front.birth_date), "2015-03-08");
+        assert_eq!(text(&front.address), "河南省安阳市文峰区幸福路1号");
+        assert_eq!(text(&front.id_number), "410502201503081234");
+    }
+
+    #[test]
+    fn a_back_gives_the_authority_and_the_period() {
+        let lines = vec![
+            line("中华人民共和国", 300.0, 60.0, 300.0),
+            line("居民身份证", 260.0, 130.0, 400.0),
+            line("签发机关", 150.0, 380.0, 100.0),
+            line("安阳市公安局文峰分局", 270.0, 380.0, 300.0),
+            line("有效期限", 150.0, 440.0, 100.0),
+            line("2015.03.08-2020.03.08", 270.0, 440.0, 300.0),
+        ];
+        assert_eq!(side_of(&lines), Some(Side::Back));
+        let back = read_back(&lines, 856.0);
+        assert_eq!(back.issuing_authority.map(|f| f.text).as_deref(), Some("安阳市公安局文峰分局"));
+        assert_eq!(back.valid_from.map(|f| f.text).as_deref(), Some("2015-03-08"));
+        assert_eq!(back.valid_until.map(|f| f.text).as_deref(), Some("2020-03-08"));
+        let long = vec![line("有效期限1970.01.01-长期", 150.0, 440.0, 400.0)];
+        assert_eq!(read_back(&long, 856.0).valid_until.map(|f| f.text).as_deref(), Some(LONG_TERM));
+    }
+
+    #[test]
+    fn numbers_are_found_only_as_whole_runs() {
+        assert_eq!(find_id_number("号码11010519491231002x").as_deref(), Some("11010519491231002X"));
+        assert_eq!(find_id_number("6222021234567890123"), None, "19 digits are a bank card");
+        assert_eq!(find_id_number("1101051949123100"), None);
+        assert_eq!(find_id_number(""), None);
+    }
+
+    #[test]
+    fn validity_follows_the_age_at_issue() {
+        let birth = Date::new(2000, 2, 29).unwrap();
+        let at = |y, m, d| Date::new(y, m, d).unwrap();
+        assert!(validity_consistent(birth, at(2010, 5, 1), "2015-05-01").0, "age 10: five years");
+        assert!(!validity_consistent(birth, at(2010, 5, 1), "2020-05-01").0);
+        assert!(
+            validity_consistent(birth, at(2020, 2, 29), "2030-03-01").0
+                || validity_consistent(birth, at(2020, 2, 29), "2030-02-29").0
+        );
+        assert!(validity_consistent(at(1960, 1, 1), at(2010, 1, 1), LONG_TERM).0, "age 50: without end");
+        assert!(!validity_consistent(at(1960, 1, 1), at(2010, 1, 1), "2030-01-01").0);
+        assert!(!validity_consistent(birth, at(1999, 1, 1), "2004-01-01").0, "before birth");
+    }
+}

@@ -1,0 +1,152 @@
+//! Reading straightened text lines: the line orientation classifier (0° or 180°) and the CTC
+//! recogniser. Both take the line scaled to 48 pixels high, keeping its proportions, padded on
+//! the right with zeros, normalised to [-1, 1] in BGR order as PaddleOCR trained them.
+
+use std::path::Path;
+
+use image::{RgbImage, imageops::FilterType};
+
+use crate::error::OcrError;
+
+/// Height of every line the classifier and recogniser take.
+pub const LINE_HEIGHT: u32 = 48;
+/// The classifier's fixed input width.
+pub const CLASSIFIER_WIDTH: u32 = 192;
+/// The narrowest input the recogniser is given (a single character, with a little margin; the
+/// reference pads every line to 320, which reads the same and costs up to five times more).
+pub const MIN_RECOGNISER_WIDTH: u32 = 64;
+/// The widest line read in one piece (40 times its height); longer lines are squeezed, which
+/// bounds the memory one absurdly long box can take.
+pub const MAX_RECOGNISER_WIDTH: u32 = LINE_HEIGHT * 40;
+
+/// The recogniser's output alphabet: index 0 is CTC's blank, then the dictionary file's lines in
+/// order, then a space.
+#[derive(Debug, Clone)]
+pub struct Charset {
+    symbols: Vec<String>,
+}
+
+impl Charset {
+    pub fn load(path: &Path) -> Result<Self, OcrError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| OcrError::Dictionary { path: path.display().to_string(), detail: e.to_string() })?;
+        Ok(Self::from_lines(text.lines()))
+    }
+
+    pub fn from_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Self {
+        let mut symbols = vec![String::new()];
+        symbols.extend(lines.map(|l| l.trim_end_matches('\r').to_string()));
+        symbols.push(" ".to_string());
+        Self { symbols }
+    }
+
+    pub fn len(&self) -> usize {
+        self.symbols.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.symbols.len() <= 1
+    }
+
+    /// Greedy CTC decoding of one line's `steps`×`classes` probabilities: the most likely class
+    /// at each step, repeats merged, blanks dropped. The confidence is the mean probability of
+    /// the characters kept (0 for an empty line).
+    pub fn decode(&self, probs: &[f32], steps: usize, classes: usize) -> (String, f32) {
+        let mut text = String::new();
+        let mut kept = Vec::new();
+        let mut previous = usize::MAX;
+        for step in probs.chunks_exact(classes).take(steps) {
+            let (best, p) = step
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::MIN), |(bi, bp), (i, p)| if p > bp { (i, p) } else { (bi, bp) });
+            if best != 0
+                && best != previous
+                && let Some(symbol) = self.symbols.get(best)
+            {
+                text.push_str(symbol);
+                kept.push(p);
+            }
+            previous = best;
+        }
+        let confidence = if kept.is_empty() { 0.0 } else { kept.iter().sum::<f32>() / kept.len() as f32 };
+        (text, confidence)
+    }
+}
+
+/// Lines packed into one NCHW tensor `LINE_HEIGHT` high and `width` wide.
+pub(crate) struct LineBatch {
+    pub data: Vec<f32>,
+    pub width: u32,
+    pub count: usize,
+}
+
+/// The width a line takes at `LINE_HEIGHT`, rounded up as the reference does.
+pub(crate) fn scaled_width(line: &RgbImage) -> u32 {
+    let (w, h) = line.dimensions();
+    ((LINE_HEIGHT as f32 * w as f32 / h.max(1) as f32).ceil() as u32).max(1)
+}
+
+/// Packs `lines` into a batch `width` pixels wide; a line wider than that is squeezed to fit.
+pub(crate) fn pack(lines: &[&RgbImage], width: u32) -> LineBatch {
+    let plane = (LINE_HEIGHT * width) as usize;
+    let mut data = vec![0.0f32; lines.len() * 3 * plane];
+    for (n, line) in lines.iter().enumerate() {
+        let w = scaled_width(line).min(width);
+        let resized = image::imageops::resize(*line, w, LINE_HEIGHT, FilterType::Triangle);
+        let base = n * 3 * plane;
+        for (x, y, px) in resized.enumerate_pixels() {
+            let i = (y * width + x) as usize;
+            // BGR, scaled to [-1, 1].
+            data[base + i] = px.0[2] as f32 / 127.5 - 1.0;
+            data[base + plane + i] = px.0[1] as f32 / 127.5 - 1.0;
+            data[base + 2 * plane + i] = px.0[0] as f32 / 127.5 - 1.0;
+        }
+    }
+    LineBatch { data, width, count: lines.len() }
+}
+
+/// The width a line is read at: its own at `LINE_HEIGHT`, at least `MIN_RECOGNISER_WIDTH`, at
+/// most `MAX_RECOGNISER_WIDTH`.
+pub(crate) fn line_width(line: &RgbImage) -> u32 {
+    scaled_width(line).clamp(MIN_RECOGNISER_WIDTH, MAX_RECOGNISER_WIDTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_decoding_merges_repeats_and_drops_blanks() {
+        let charset = Charset::from_lines(["a", "b"].into_iter());
+        assert_eq!(charset.len(), 4);
+        // Steps: a a blank a b space.
+        let one_hot = |c: usize| {
+            let mut v = vec![0.0; 4];
+            v[c] = 0.9;
+            v
+        };
+        let probs: Vec<f32> = [1, 1, 0, 1, 2, 3].iter().flat_map(|&c| one_hot(c)).collect();
+        let (text, confidence) = charset.decode(&probs, 6, 4);
+        assert_eq!(text, "aab ");
+        assert!((confidence - 0.9).abs() < 1e-6);
+        assert_eq!(charset.decode(&[], 0, 4), (String::new(), 0.0));
+        let nan = vec![f32::NAN; 8];
+        assert_eq!(charset.decode(&nan, 2, 4).0, "");
+    }
+
+    #[test]
+    fn lines_are_packed_left_aligned_and_bounded() {
+        let short = RgbImage::from_pixel(24, 12, image::Rgb([255, 255, 255]));
+        let long = RgbImage::from_pixel(4000, 10, image::Rgb([255, 255, 255]));
+        assert_eq!(line_width(&short), 96);
+        assert_eq!(line_width(&long), MAX_RECOGNISER_WIDTH);
+        let dot = RgbImage::new(5, 40);
+        assert_eq!(line_width(&dot), MIN_RECOGNISER_WIDTH);
+        let batch = pack(&[&short], 320);
+        assert_eq!(batch.data.len(), 3 * 48 * 320);
+        assert_eq!(batch.data[0], 1.0);
+        assert_eq!(batch.data[200], 0.0, "padding after the 96-pixel line");
+    }
+}
