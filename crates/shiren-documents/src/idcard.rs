@@ -107,22 +107,28 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
 
     let mut used = vec![false; fields.len()];
     // Birth: a row with a four-digit year and two more numbers.
-    if let Some(i) = fields.iter().position(|row| birth_date_in(&row_text(row)).is_some()) {
+    let birth_row = fields.iter().position(|row| birth_date_in(&row_text(row)).is_some());
+    if let Some(i) = birth_row {
         used[i] = true;
         let date = birth_date_in(&row_text(&fields[i])).unwrap_or_default();
         front.birth_date = Some(Field::new(date, &fields[i]));
     }
     // Sex and ethnicity share a row: 男 or 女 after the first label, an ethnic name at the end.
-    if let Some(i) = (0..fields.len()).find(|&i| !used[i] && sex_in(&row_text(&fields[i])).is_some()) {
+    let sex_row = (0..fields.len()).find(|&i| !used[i] && sex_in(&row_text(&fields[i])).is_some());
+    if let Some(i) = sex_row {
         used[i] = true;
         let text = row_text(&fields[i]);
         front.sex = sex_in(&text).map(|s| Field::new(s.to_string(), &fields[i]));
         let after_sex = text.split_once(['男', '女']).map(|(_, rest)| rest).unwrap_or("");
         front.ethnicity = find_ethnicity(after_sex).map(|e| Field::new(e.to_string(), &fields[i]));
     }
-    // The name is the first row left; the address is every row after the birth row (or after
-    // the name) up to the number.
-    let name_row = (0..fields.len()).find(|&i| !used[i]);
+    // The name is above the sex and birth rows, the address below them; a row that starts
+    // with the address label is the address wherever it is.
+    let first_anchor = [sex_row, birth_row].into_iter().flatten().min();
+    let last_anchor = [sex_row, birth_row].into_iter().flatten().max();
+    let address_label = |i: usize| row_text(&fields[i]).starts_with("住址");
+    let name_row =
+        (0..fields.len()).find(|&i| !used[i] && !address_label(i) && first_anchor.is_none_or(|anchor| i < anchor));
     if let Some(i) = name_row {
         used[i] = true;
         let name = strip_label(&fields[i], "姓名", width);
@@ -130,7 +136,9 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
             front.name = Some(Field::new(name, &fields[i]));
         }
     }
-    let address_rows: Vec<usize> = (0..fields.len()).filter(|&i| !used[i]).collect();
+    let address_rows: Vec<usize> = (0..fields.len())
+        .filter(|&i| !used[i] && (address_label(i) || last_anchor.is_none_or(|anchor| i > anchor)))
+        .collect();
     if !address_rows.is_empty() {
         let mut text = String::new();
         let mut lines = Vec::new();

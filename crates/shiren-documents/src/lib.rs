@@ -1,7 +1,9 @@
-//! Identity documents and bank cards, read from the OCR engine's lines: which document and side
-//! a photo shows, each printed field by the document's layout, and the cross-checks between
-//! fields. Finding the card in a photo and choosing which way up it is happen before this, on
-//! the image; this crate works on lines only and so is tested without models.
+//! Identity documents and bank cards read from photos: the card found and straightened
+//! (`locate`), turned upright and read by the OCR engine, the side and each printed field taken
+//! from the layout (`idcard`), copies, screens and glare measured, and the fields cross-checked
+//! (`reader`). The layout rules work on text lines alone and are tested without models.
 
 pub mod ethnicity;
 pub mod idcard;
+pub mod locate;
+pub mod reader;

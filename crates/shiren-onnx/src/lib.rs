@@ -13,7 +13,6 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
-
 thread_local! {
     /// Time this thread has spent inside model runs, for benchmarks.
     static INFERENCE_TIME: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };

@@ -1,0 +1,248 @@
+//! Finding a card in a photo and straightening it: the card's outline is the largest
+//! four-cornered shape among the photo's edges; the four corners are mapped onto the card's own
+//! proportions (ISO/IEC 7810 ID-1, 85.6 × 54 mm, shared by ID and bank cards) so that the
+//! reader sees the card flat, long side horizontal, whatever the camera's angle.
+
+use image::{GrayImage, RgbImage};
+use imageproc::contours::{BorderType, find_contours};
+use imageproc::distance_transform::Norm;
+use imageproc::edges::canny;
+use imageproc::geometry::{approximate_polygon_dp, contour_area, convex_hull};
+use imageproc::morphology::dilate;
+use imageproc::point::Point;
+use shiren_ocr::Quad;
+use shiren_ocr::geometry::warp_quad;
+
+/// Width of a straightened card: 10 pixels per millimetre.
+pub const CARD_WIDTH: u32 = 856;
+/// Height of a straightened card.
+pub const CARD_HEIGHT: u32 = 540;
+/// The longer side over the shorter of an ID-1 card.
+const CARD_ASPECT: f32 = 85.6 / 54.0;
+/// The edge search runs on the photo scaled to this many pixels on its longer side: a card's
+/// outline survives, fine texture and sensor noise do not, and it costs a few milliseconds.
+const SEARCH_SIDE: u32 = 480;
+/// A card smaller than this share of the photo is not looked for (its text would be too small
+/// to read anyway).
+const MIN_AREA_SHARE: f32 = 0.12;
+
+/// Where the card is and the card itself, straightened.
+#[derive(Debug, Clone)]
+pub struct LocatedCard {
+    /// `CARD_WIDTH`×`CARD_HEIGHT`, long side horizontal; possibly upside down (the reader turns
+    /// it by its text).
+    pub card: RgbImage,
+    /// The card's corners in the photo, as straightened (top-left first, clockwise); `None` when
+    /// no outline was found and the whole photo was taken as the card.
+    pub corners: Option<Quad>,
+    /// The card's outline was found and lies wholly inside the photo, off its edges.
+    pub border_complete: bool,
+}
+
+/// Finds the card and straightens it. A photo in which no outline is found is taken whole, as
+/// the card (a tight crop or a scan), scaled to the card's size.
+pub fn locate(photo: &RgbImage) -> LocatedCard {
+    let (w, h) = photo.dimensions();
+    match find_outline(photo) {
+        Some(quad) => {
+            let quad = long_side_first(quad);
+            let card = warp_quad(photo, &quad, CARD_WIDTH, CARD_HEIGHT).unwrap_or_else(|| {
+                image::imageops::resize(photo, CARD_WIDTH, CARD_HEIGHT, image::imageops::FilterType::Triangle)
+            });
+            let margin = 0.004 * w.max(h) as f32;
+            let inside = quad
+                .0
+                .iter()
+                .all(|p| p[0] > margin && p[1] > margin && p[0] < w as f32 - margin && p[1] < h as f32 - margin);
+            LocatedCard { card, corners: Some(quad), border_complete: inside }
+        }
+        None => {
+            // A photo taller than wide is a card held upright: lay it down first.
+            let flat = if h > w { image::imageops::rotate90(photo) } else { photo.clone() };
+            let card = image::imageops::resize(&flat, CARD_WIDTH, CARD_HEIGHT, image::imageops::FilterType::Triangle);
+            LocatedCard { card, corners: None, border_complete: false }
+        }
+    }
+}
+
+/// The card's outline in photo pixels, corners clockwise from the one nearest the top-left.
+pub fn find_outline(photo: &RgbImage) -> Option<Quad> {
+    let (w, h) = photo.dimensions();
+    if w < 16 || h < 16 {
+        return None;
+    }
+    let scale = SEARCH_SIDE as f32 / w.max(h) as f32;
+    let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    let grey: GrayImage =
+        image::imageops::grayscale(&image::imageops::resize(photo, sw, sh, image::imageops::FilterType::Triangle));
+    let edges = canny(&grey, 20.0, 50.0);
+    // Closing small gaps in the outline (a glare spot, a finger) joins it into one region.
+    let joined = dilate(&edges, Norm::LInf, 2);
+    let min_area = MIN_AREA_SHARE as f64 * (sw * sh) as f64;
+    let mut best: Option<(f64, [Point<f32>; 4])> = None;
+    for contour in find_contours::<i32>(&joined) {
+        if !matches!(contour.border_type, BorderType::Outer) || contour.points.len() < 4 {
+            continue;
+        }
+        let hull = convex_hull(contour.points);
+        if hull.len() < 4 {
+            continue;
+        }
+        let area = contour_area(&hull);
+        if area < min_area || best.as_ref().is_some_and(|(a, _)| *a >= area) {
+            continue;
+        }
+        if let Some(quad) = four_corners(&hull) {
+            let aspect = aspect_of(&quad);
+            // Perspective foreshortens; anything between square-ish and very long is no card.
+            if (1.15..=2.3).contains(&aspect) {
+                best = Some((area, quad));
+            }
+        }
+    }
+    let (_, quad) = best?;
+    // The dilation grew the outline by 2 pixels on each side at the search scale; the corners
+    // are pulled back towards the centre by that much before scaling up.
+    let cx = quad.iter().map(|p| p.x).sum::<f32>() / 4.0;
+    let cy = quad.iter().map(|p| p.y).sum::<f32>() / 4.0;
+    let corners = quad.map(|p| {
+        let (dx, dy) = (p.x - cx, p.y - cy);
+        let len = (dx * dx + dy * dy).sqrt().max(1.0);
+        let shrink = (len - 2.0 * std::f32::consts::SQRT_2) / len;
+        [(cx + dx * shrink) / scale, (cy + dy * shrink) / scale]
+    });
+    Some(clockwise_from_top_left(corners))
+}
+
+/// Reduces a convex hull to four corners with the Douglas-Peucker simplification, loosening
+/// the tolerance until four points remain.
+fn four_corners(hull: &[Point<i32>]) -> Option<[Point<f32>; 4]> {
+    let points: Vec<Point<f32>> = hull.iter().map(|p| Point::new(p.x as f32, p.y as f32)).collect();
+    let perimeter: f32 = points.iter().zip(points.iter().cycle().skip(1)).map(|(a, b)| distance(*a, *b)).sum();
+    for step in 1..=12 {
+        let epsilon = perimeter as f64 * 0.005 * step as f64;
+        let simplified = approximate_polygon_dp(&points, epsilon, true);
+        if simplified.len() == 4 {
+            return Some([simplified[0], simplified[1], simplified[2], simplified[3]]);
+        }
+        if simplified.len() < 4 {
+            return None;
+        }
+    }
+    None
+}
+
+fn distance(a: Point<f32>, b: Point<f32>) -> f32 {
+    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt()
+}
+
+/// Longer pair of opposite sides over the shorter pair.
+fn aspect_of(quad: &[Point<f32>; 4]) -> f32 {
+    let a = (distance(quad[0], quad[1]) + distance(quad[2], quad[3])) / 2.0;
+    let b = (distance(quad[1], quad[2]) + distance(quad[3], quad[0])) / 2.0;
+    a.max(b) / a.min(b).max(1.0)
+}
+
+/// Orders corners clockwise (in image coordinates) starting from the one with the smallest
+/// x + y.
+fn clockwise_from_top_left(points: [[f32; 2]; 4]) -> Quad {
+    let cx = points.iter().map(|p| p[0]).sum::<f32>() / 4.0;
+    let cy = points.iter().map(|p| p[1]).sum::<f32>() / 4.0;
+    let mut sorted = points;
+    // Angle from the centre, increasing clockwise on screen (y down).
+    sorted.sort_by(|a, b| (a[1] - cy).atan2(a[0] - cx).total_cmp(&(b[1] - cy).atan2(b[0] - cx)));
+    let start = (0..4).min_by(|&i, &j| (sorted[i][0] + sorted[i][1]).total_cmp(&(sorted[j][0] + sorted[j][1])));
+    let start = start.unwrap_or(0);
+    Quad([sorted[start], sorted[(start + 1) % 4], sorted[(start + 2) % 4], sorted[(start + 3) % 4]])
+}
+
+/// Re-orders a clockwise quad so that its first edge is one of the long sides: a card
+/// photographed upright (long side vertical) is laid down. Which long side comes first is
+/// decided later by the text (upside down or not).
+fn long_side_first(quad: Quad) -> Quad {
+    let q = quad.0;
+    let top = ((q[0][0] - q[1][0]).powi(2) + (q[0][1] - q[1][1]).powi(2)).sqrt();
+    let right = ((q[1][0] - q[2][0]).powi(2) + (q[1][1] - q[2][1]).powi(2)).sqrt();
+    if top >= right { quad } else { Quad([q[3], q[0], q[1], q[2]]) }
+}
+
+/// How much a quad's proportions differ from a card's (1 = exactly a card's).
+pub fn aspect_ratio_error(quad: &Quad) -> f32 {
+    let p = quad.0.map(|c| Point::new(c[0], c[1]));
+    aspect_of(&p) / CARD_ASPECT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+    use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
+
+    /// A flat card-coloured rectangle with dark "text" bars, placed on a textured desk at the
+    /// given corners.
+    fn photo_with_card(corners: [(f32, f32); 4], w: u32, h: u32) -> RgbImage {
+        let mut card = RgbImage::from_pixel(CARD_WIDTH, CARD_HEIGHT, Rgb([225, 230, 235]));
+        for row in 0..5u32 {
+            for x in 100..500 {
+                for y in 60 + row * 80..80 + row * 80 {
+                    card.put_pixel(x, y, Rgb([30, 30, 30]));
+                }
+            }
+        }
+        let mut photo = RgbImage::from_fn(w, h, |x, y| {
+            let v = 90 + ((x * 7 + y * 13) % 11) as u8;
+            Rgb([v, v - 20, v - 40])
+        });
+        let (cw, ch) = (CARD_WIDTH as f32, CARD_HEIGHT as f32);
+        let from = [(0.0, 0.0), (cw, 0.0), (cw, ch), (0.0, ch)];
+        let projection = Projection::from_control_points(from, corners).unwrap();
+        // Draw the card over the desk: warp onto a transparent layer, keep the covered pixels.
+        let mut layer = RgbImage::new(w, h);
+        warp_into(&card, projection, Interpolation::Bilinear, Border::Constant(Rgb([0, 0, 0])), &mut layer);
+        for (x, y, px) in layer.enumerate_pixels() {
+            if px.0 != [0, 0, 0] {
+                photo.put_pixel(x, y, *px);
+            }
+        }
+        photo
+    }
+
+    #[test]
+    fn a_tilted_card_is_found_and_straightened() {
+        let corners = [(180.0, 140.0), (880.0, 190.0), (850.0, 640.0), (150.0, 580.0)];
+        let photo = photo_with_card(corners, 1024, 768);
+        let located = locate(&photo);
+        let found = located.corners.expect("an outline");
+        for (got, want) in found.0.iter().zip(corners) {
+            assert!((got[0] - want.0).abs() < 8.0 && (got[1] - want.1).abs() < 8.0, "{found:?}");
+        }
+        assert!(located.border_complete);
+        assert_eq!(located.card.dimensions(), (CARD_WIDTH, CARD_HEIGHT));
+        // The first text bar is where the card has it.
+        assert!(located.card.get_pixel(300, 70).0[0] < 90, "{:?}", located.card.get_pixel(300, 70));
+        assert!((aspect_ratio_error(&found) - 1.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn an_upright_card_is_laid_down_and_a_cut_card_is_reported() {
+        let corners = [(700.0, 100.0), (700.0, 900.0), (200.0, 900.0), (200.0, 100.0)];
+        let photo = photo_with_card(corners, 960, 1280);
+        let located = locate(&photo);
+        let quad = located.corners.expect("an outline");
+        assert!(quad.width() > quad.height(), "{quad:?}");
+        // The same card running off the photo's left edge.
+        let cut = [(300.0, 100.0), (300.0, 900.0), (-150.0, 900.0), (-150.0, 100.0)];
+        let located = locate(&photo_with_card(cut, 960, 1280));
+        assert!(!located.border_complete);
+    }
+
+    #[test]
+    fn a_photo_without_a_card_is_taken_whole() {
+        let photo = RgbImage::from_pixel(640, 480, Rgb([128, 128, 128]));
+        let located = locate(&photo);
+        assert!(located.corners.is_none());
+        assert!(!located.border_complete);
+        assert_eq!(located.card.dimensions(), (CARD_WIDTH, CARD_HEIGHT));
+        assert!(locate(&RgbImage::new(3, 3)).corners.is_none());
+    }
+}

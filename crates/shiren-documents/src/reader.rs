@@ -1,0 +1,368 @@
+//! Reading a photographed ID card end to end: find and straighten the card, turn it by its text,
+//! decide the side, read the fields by layout, measure what a copy, a screen or glare leave
+//! behind, and, over both sides, cross-check the fields.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use shiren_idcard::RegionTable;
+use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine};
+
+use crate::idcard::{self, Back, Check, Field, Front, Side};
+use crate::locate::{self, CARD_HEIGHT, CARD_WIDTH};
+
+/// Something about a photo that makes its reading less trustworthy. Each has a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Warning {
+    /// The card's outline was not found whole: the card runs off the photo, or was cropped.
+    IncompleteBorder,
+    /// The card has no colour: a photocopy or a greyscale print.
+    GreyscaleCopy,
+    /// A periodic pattern over the card: a screen's pixel grid or a print raster.
+    ScreenRecapture,
+    /// Saturated glare over a field.
+    Glare { field: &'static str },
+    /// A field was not found, or read with low confidence.
+    FieldUnreadable { field: &'static str },
+    /// No face in the portrait area of the front (set by the caller, who holds the face engine).
+    PortraitMissing,
+    /// The two photos are not the two sides of one card.
+    FrontBackMismatch,
+    /// The photo shows neither side of an ID card.
+    NotAnIdCard,
+}
+
+/// Thresholds for the warnings, documented with their measured ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReaderSettings {
+    /// A card whose colour spread (see `Measures::colour_spread`) is below this is a copy.
+    pub min_colour_spread: f32,
+    /// A card whose periodic peak (see `Measures::screen_pattern`) is above this is recaptured.
+    pub max_screen_pattern: f32,
+    /// A field read with a lower mean character probability is reported unreadable.
+    pub min_field_confidence: f32,
+    /// A field's area with more saturated pixels than this share is under glare.
+    pub max_glare_share: f32,
+}
+
+impl Default for ReaderSettings {
+    fn default() -> Self {
+        Self { min_colour_spread: 6.0, max_screen_pattern: 60.0, min_field_confidence: 0.8, max_glare_share: 0.08 }
+    }
+}
+
+/// What was measured on one photo, for the warnings and for calibration.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Measures {
+    /// The 90th percentile of the card's pixels' chroma distance from the card's median chroma
+    /// (YCbCr units): a printed card has coloured labels, pattern and portrait; a copy has one
+    /// tint at most.
+    pub colour_spread: f32,
+    /// The median periodic peak over patches inside the card at the photo's own resolution
+    /// (`shiren_spectrum::periodic_peak`); `None` when the card is too small in the photo.
+    pub screen_pattern: Option<f32>,
+}
+
+/// One photo's reading.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideReading {
+    pub side: Option<Side>,
+    pub front: Option<Front>,
+    pub back: Option<Back>,
+    /// Clockwise turn, in degrees, that made the straightened card upright.
+    pub rotation: u32,
+    /// The card's corners in the photo (top-left first, as the card reads before turning).
+    pub corners: Option<Quad>,
+    /// The portrait area of the front, in the straightened card's pixels.
+    pub portrait_area: Option<Quad>,
+    pub measures: Measures,
+    pub warnings: Vec<Warning>,
+    /// Every line read, in the straightened card's pixels.
+    pub lines: Vec<TextLine>,
+    /// The straightened, upright card (`CARD_WIDTH`×`CARD_HEIGHT`).
+    #[serde(skip)]
+    pub card: RgbImage,
+}
+
+/// Both sides read together.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdCardReading {
+    pub front: Option<Front>,
+    pub back: Option<Back>,
+    pub checks: Vec<Check>,
+    /// Every side's warnings and the cross-side ones, without repeats.
+    pub warnings: Vec<Warning>,
+    pub sides: Vec<SideReading>,
+}
+
+/// Regions of the fields on the straightened card, as shares of its width and height (left,
+/// top, right, bottom), for the glare measure.
+const FRONT_FIELDS: [(&str, [f32; 4]); 5] = [
+    ("name", [0.15, 0.08, 0.60, 0.22]),
+    ("sex", [0.15, 0.22, 0.60, 0.33]),
+    ("birth_date", [0.15, 0.33, 0.60, 0.45]),
+    ("address", [0.15, 0.45, 0.62, 0.76]),
+    ("id_number", [0.30, 0.76, 0.96, 0.93]),
+];
+const BACK_FIELDS: [(&str, [f32; 4]); 2] =
+    [("issuing_authority", [0.35, 0.62, 0.96, 0.77]), ("valid_until", [0.35, 0.77, 0.96, 0.92])];
+/// Where the portrait is on the front.
+const PORTRAIT: [f32; 4] = [0.60, 0.08, 0.95, 0.76];
+
+/// Reads one photo of one side.
+pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings) -> Result<SideReading, OcrError> {
+    let located = locate::locate(photo);
+    let page = engine.read_upright(&located.card)?;
+    let width = CARD_WIDTH as f32;
+    let side = idcard::side_of(&page.lines);
+    let (front, back) = match side {
+        Some(Side::Front) => (Some(idcard::read_front(&page.lines, width)), None),
+        Some(Side::Back) => (None, Some(idcard::read_back(&page.lines, width))),
+        None => (None, None),
+    };
+    let measures = Measures {
+        colour_spread: colour_spread(&page.image),
+        screen_pattern: located.corners.as_ref().and_then(|q| screen_pattern(photo, q)),
+    };
+    let mut warnings = Vec::new();
+    if !located.border_complete {
+        warnings.push(Warning::IncompleteBorder);
+    }
+    if measures.colour_spread < settings.min_colour_spread {
+        warnings.push(Warning::GreyscaleCopy);
+    }
+    if measures.screen_pattern.is_some_and(|p| p > settings.max_screen_pattern) {
+        warnings.push(Warning::ScreenRecapture);
+    }
+    let fields: &[(&str, [f32; 4])] = match side {
+        Some(Side::Front) => &FRONT_FIELDS,
+        Some(Side::Back) => &BACK_FIELDS,
+        None => &[],
+    };
+    for (field, area) in fields {
+        if glare_share(&page.image, *area) > settings.max_glare_share {
+            warnings.push(Warning::Glare { field });
+        }
+    }
+    match (&front, &back) {
+        (Some(f), _) => unreadable_fields(
+            &[
+                ("name", &f.name),
+                ("sex", &f.sex),
+                ("ethnicity", &f.ethnicity),
+                ("birth_date", &f.birth_date),
+                ("address", &f.address),
+                ("id_number", &f.id_number),
+            ],
+            settings,
+            &mut warnings,
+        ),
+        (_, Some(b)) => unreadable_fields(
+            &[
+                ("issuing_authority", &b.issuing_authority),
+                ("valid_from", &b.valid_from),
+                ("valid_until", &b.valid_until),
+            ],
+            settings,
+            &mut warnings,
+        ),
+        _ => warnings.push(Warning::NotAnIdCard),
+    }
+    let portrait_area = (side == Some(Side::Front)).then(|| share_quad(PORTRAIT));
+    Ok(SideReading {
+        side,
+        front,
+        back,
+        rotation: page.rotation.degrees(),
+        corners: located.corners,
+        portrait_area,
+        measures,
+        warnings,
+        lines: page.lines,
+        card: page.image,
+    })
+}
+
+/// Reads one or two photos (the front, the back, or both in any order) and cross-checks them.
+pub fn read_card(
+    engine: &OcrEngine,
+    photos: &[RgbImage],
+    regions: &RegionTable,
+    settings: &ReaderSettings,
+) -> Result<IdCardReading, OcrError> {
+    let sides = photos.iter().map(|p| read_side(engine, p, settings)).collect::<Result<Vec<_>, _>>()?;
+    Ok(combine(sides, regions))
+}
+
+/// Puts sides together: the first front and the first back, the checks between them, and
+/// every warning once.
+pub fn combine(sides: Vec<SideReading>, regions: &RegionTable) -> IdCardReading {
+    let front = sides.iter().find_map(|s| s.front.clone());
+    let back = sides.iter().find_map(|s| s.back.clone());
+    let checks = idcard::cross_checks(front.as_ref(), back.as_ref(), regions);
+    let mut warnings: Vec<Warning> = Vec::new();
+    for w in sides.iter().flat_map(|s| s.warnings.iter()) {
+        if !warnings.contains(w) {
+            warnings.push(w.clone());
+        }
+    }
+    let fronts = sides.iter().filter(|s| s.side == Some(Side::Front)).count();
+    let backs = sides.iter().filter(|s| s.side == Some(Side::Back)).count();
+    let same_side_twice = sides.len() > 1 && (fronts > 1 || backs > 1);
+    let other_card = match (&front, &back) {
+        (Some(f), Some(b)) => !same_place(f, b),
+        _ => false,
+    };
+    if same_side_twice || other_card {
+        warnings.push(Warning::FrontBackMismatch);
+    }
+    IdCardReading { front, back, checks, warnings, sides }
+}
+
+/// Whether the back's issuing authority names a place of the front's address: a police bureau
+/// issues cards for the people registered in its area, so one of the authority's place names
+/// (a two-character run before 公安, administrative suffixes aside) appears in the address. Unreadable fields count as
+/// the same place: that is reported on its own.
+fn same_place(front: &Front, back: &Back) -> bool {
+    let (Some(address), Some(authority)) = (&front.address, &back.issuing_authority) else { return true };
+    // Administrative suffixes (市, 区, ...) are shared by every place; only the names count.
+    const SUFFIXES: &str = "省市县区州盟旗镇乡";
+    let place: Vec<char> = authority.text.split("公安").next().unwrap_or("").chars().collect();
+    let names: Vec<String> =
+        place.windows(2).filter(|w| w.iter().all(|c| !SUFFIXES.contains(*c))).map(|w| w.iter().collect()).collect();
+    names.is_empty() || names.iter().any(|n| address.text.contains(n.as_str()))
+}
+
+fn unreadable_fields(fields: &[(&'static str, &Option<Field>)], settings: &ReaderSettings, out: &mut Vec<Warning>) {
+    for (name, field) in fields {
+        let readable = field.as_ref().is_some_and(|f| f.confidence >= settings.min_field_confidence);
+        if !readable {
+            out.push(Warning::FieldUnreadable { field: name });
+        }
+    }
+}
+
+/// A quad on the straightened card from shares of its width and height.
+fn share_quad([l, t, r, b]: [f32; 4]) -> Quad {
+    let (w, h) = (CARD_WIDTH as f32, CARD_HEIGHT as f32);
+    Quad::rect(l * w, t * h, (r - l) * w, (b - t) * h)
+}
+
+/// See `Measures::colour_spread`.
+pub fn colour_spread(card: &RgbImage) -> f32 {
+    // Every 3rd pixel in each direction: plenty for a percentile, a ninth of the work.
+    let chroma: Vec<(f32, f32)> = card
+        .enumerate_pixels()
+        .filter(|(x, y, _)| x % 3 == 0 && y % 3 == 0)
+        .map(|(_, _, p)| {
+            let [r, g, b] = p.0.map(f32::from);
+            (-0.1687 * r - 0.3313 * g + 0.5 * b, 0.5 * r - 0.4187 * g - 0.0813 * b)
+        })
+        .collect();
+    if chroma.is_empty() {
+        return 0.0;
+    }
+    let median = |mut v: Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    let cb = median(chroma.iter().map(|c| c.0).collect());
+    let cr = median(chroma.iter().map(|c| c.1).collect());
+    let mut distance: Vec<f32> = chroma.iter().map(|c| ((c.0 - cb).powi(2) + (c.1 - cr).powi(2)).sqrt()).collect();
+    distance.sort_by(f32::total_cmp);
+    distance[distance.len() * 9 / 10]
+}
+
+/// See `Measures::screen_pattern`: three patches along the card's middle, where the card
+/// certainly is, at the photo's resolution.
+fn screen_pattern(photo: &RgbImage, corners: &Quad) -> Option<f32> {
+    let [tl, tr, br, bl] = corners.0;
+    let at = |u: f32, v: f32| {
+        let top = [tl[0] + (tr[0] - tl[0]) * u, tl[1] + (tr[1] - tl[1]) * u];
+        let bottom = [bl[0] + (br[0] - bl[0]) * u, bl[1] + (br[1] - bl[1]) * u];
+        [top[0] + (bottom[0] - top[0]) * v, top[1] + (bottom[1] - top[1]) * v]
+    };
+    let half = shiren_spectrum::PATCH as f32 / 2.0;
+    let mut peaks: Vec<f32> = [(0.3, 0.5), (0.5, 0.5), (0.7, 0.5)]
+        .iter()
+        .filter_map(|&(u, v)| {
+            let c = at(u, v);
+            if !(c[0] >= half && c[1] >= half) {
+                return None;
+            }
+            let patch = shiren_spectrum::luma_patch(
+                photo.as_raw(),
+                photo.width() as usize,
+                photo.height() as usize,
+                (c[0] - half) as usize,
+                (c[1] - half) as usize,
+            )?;
+            Some(shiren_spectrum::periodic_peak(&patch))
+        })
+        .collect();
+    if peaks.is_empty() {
+        return None;
+    }
+    peaks.sort_by(f32::total_cmp);
+    Some(peaks[peaks.len() / 2])
+}
+
+/// The share of near-white, saturated pixels in an area of the card given in shares.
+fn glare_share(card: &RgbImage, [l, t, r, b]: [f32; 4]) -> f32 {
+    let (w, h) = (card.width() as f32, card.height() as f32);
+    let (x0, x1) = ((l * w) as u32, ((r * w) as u32).min(card.width()));
+    let (y0, y1) = ((t * h) as u32, ((b * h) as u32).min(card.height()));
+    let (mut bright, mut all) = (0u32, 0u32);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            all += 1;
+            if card.get_pixel(x, y).0.iter().all(|&c| c >= 250) {
+                bright += 1;
+            }
+        }
+    }
+    if all == 0 { 0.0 } else { bright as f32 / all as f32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn a_grey_card_has_no_colour_spread_and_a_coloured_one_has() {
+        let grey = RgbImage::from_fn(CARD_WIDTH, CARD_HEIGHT, |x, _| {
+            let v = (x % 200) as u8 + 30;
+            Rgb([v, v, v.saturating_add(4)])
+        });
+        assert!(colour_spread(&grey) < 3.0, "{}", colour_spread(&grey));
+        let coloured = RgbImage::from_fn(CARD_WIDTH, CARD_HEIGHT, |x, y| {
+            if (x / 40 + y / 40) % 3 == 0 { Rgb([60, 100, 200]) } else { Rgb([225, 225, 230]) }
+        });
+        assert!(colour_spread(&coloured) > 20.0, "{}", colour_spread(&coloured));
+    }
+
+    #[test]
+    fn glare_is_found_in_the_field_it_covers() {
+        let mut card = RgbImage::from_pixel(CARD_WIDTH, CARD_HEIGHT, Rgb([220, 225, 230]));
+        for y in 420..500 {
+            for x in 300..800 {
+                card.put_pixel(x, y, Rgb([255, 255, 255]));
+            }
+        }
+        assert!(glare_share(&card, FRONT_FIELDS[4].1) > 0.3);
+        assert_eq!(glare_share(&card, FRONT_FIELDS[0].1), 0.0);
+    }
+
+    #[test]
+    fn the_authority_must_name_a_place_of_the_address() {
+        let field = |t: &str| Some(Field { text: t.into(), confidence: 1.0 });
+        let front = Front { address: field("河南省安阳市文峰区幸福路1号"), ..Front::default() };
+        let back = Back { issuing_authority: field("安阳市公安局文峰分局"), ..Back::default() };
+        assert!(same_place(&front, &back));
+        let other = Back { issuing_authority: field("深圳市公安局南山分局"), ..Back::default() };
+        assert!(!same_place(&front, &other));
+        assert!(same_place(&Front::default(), &other), "unread fields are reported on their own");
+    }
+}
