@@ -3,6 +3,7 @@
 //! from the layout (`idcard`), copies, screens and glare measured, and the fields cross-checked
 //! (`reader`). The layout rules work on text lines alone and are tested without models.
 
+pub mod bankcard;
 pub mod ethnicity;
 pub mod idcard;
 pub mod locate;
