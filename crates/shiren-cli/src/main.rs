@@ -14,6 +14,7 @@ macro_rules! out {
 
 mod bench;
 mod client;
+mod ocr;
 mod service;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,9 @@ enum Command {
     Quality(ImageArgs),
     /// Attributes of the subject of a photo: pose, eyes, mouth, age, gender.
     Attributes(ImageArgs),
+    /// Read ID cards and bank cards from photos (offline: no service needed).
+    #[command(subcommand)]
+    Ocr(ocr::OcrCommand),
     /// Per-stage timings of the engine on real photos.
     Bench(bench::BenchArgs),
     /// Run the verification service.
@@ -137,7 +141,7 @@ struct CompareArgs {
 }
 
 /// An error with the exit code it maps to.
-struct Failure {
+pub struct Failure {
     code: u8,
     error: anyhow::Error,
 }
@@ -213,13 +217,14 @@ impl Command {
         match self {
             Command::Detect(a) | Command::Embed(a) | Command::Quality(a) | Command::Attributes(a) => a.engine.json,
             Command::Compare(a) => a.engine.json,
+            Command::Ocr(c) => c.prints_json(),
             Command::Keys { command, .. } => command.prints_json(),
             _ => false,
         }
     }
 }
 
-fn store(model_dir: &Option<PathBuf>) -> anyhow::Result<ModelStore> {
+pub fn store(model_dir: &Option<PathBuf>) -> anyhow::Result<ModelStore> {
     Ok(match model_dir {
         Some(dir) => ModelStore::at(dir, shiren_models::Manifest::builtin()?),
         None => ModelStore::from_env()?,
@@ -244,7 +249,7 @@ pub fn load_engine(
     Engine::load(config).context("loading the face engine")
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
@@ -255,13 +260,14 @@ fn mode(m: Mode) -> DetectMode {
     }
 }
 
-fn print_json(value: &serde_json::Value) {
+pub fn print_json(value: &serde_json::Value) {
     out!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Models(cmd) => models(&cli.model_dir, cmd).map_err(Failure::from),
+        Command::Ocr(cmd) => ocr::run(&cli.model_dir, cmd),
         Command::Detect(args) => {
             let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
             let located = engine.locate_all(engine.decode(&read(&args.image)?)?)?;

@@ -48,16 +48,16 @@ pub struct ReaderSettings {
 
 impl Default for ReaderSettings {
     fn default() -> Self {
-        Self { min_colour_spread: 6.0, max_screen_pattern: 60.0, min_field_confidence: 0.8, max_glare_share: 0.08 }
+        Self { min_colour_spread: 12.0, max_screen_pattern: 60.0, min_field_confidence: 0.8, max_glare_share: 0.08 }
     }
 }
 
 /// What was measured on one photo, for the warnings and for calibration.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Measures {
-    /// The 90th percentile of the card's pixels' chroma distance from the card's median chroma
-    /// (YCbCr units): a printed card has coloured labels, pattern and portrait; a copy has one
-    /// tint at most.
+    /// The 98th percentile of the card's pixels' chroma distance from the card's median chroma
+    /// (YCbCr units): a printed card has coloured labels, an emblem or a portrait over a few per
+    /// cent of its area; a copy has one tint at most.
     pub colour_spread: f32,
     /// The median periodic peak over patches inside the card at the photo's own resolution
     /// (`shiren_spectrum::periodic_peak`); `None` when the card is too small in the photo.
@@ -271,7 +271,7 @@ pub fn colour_spread(card: &RgbImage) -> f32 {
     let cr = median(chroma.iter().map(|c| c.1).collect());
     let mut distance: Vec<f32> = chroma.iter().map(|c| ((c.0 - cb).powi(2) + (c.1 - cr).powi(2)).sqrt()).collect();
     distance.sort_by(f32::total_cmp);
-    distance[distance.len() * 9 / 10]
+    distance[distance.len() * 98 / 100]
 }
 
 /// See `Measures::screen_pattern`: three patches along the card's middle, where the card

@@ -350,12 +350,13 @@ impl Engine {
     }
 
     /// `work` on every photo, in order; with `parallel_compare`, the photos after the first run
-    /// on threads of their own. The one path for work on several photos at once.
-    pub fn each_photo<T: Send>(
+    /// on threads of their own. The one path for work on several photos at once; the work's
+    /// error is its own (other engines' work runs here too), able to say that a thread died.
+    pub fn each_photo<T: Send, E: Send + From<FaceError>>(
         &self,
         photos: &[&[u8]],
-        work: impl Fn(&[u8]) -> Result<T, FaceError> + Sync,
-    ) -> Vec<Result<T, FaceError>> {
+        work: impl Fn(&[u8]) -> Result<T, E> + Sync,
+    ) -> Vec<Result<T, E>> {
         let Some((first, rest)) = photos.split_first() else { return Vec::new() };
         if !self.config.parallel_compare || rest.is_empty() {
             return photos.iter().map(|bytes| work(bytes)).collect();
@@ -365,7 +366,7 @@ impl Engine {
             let others: Vec<_> = rest.iter().map(|bytes| scope.spawn(move || work(bytes))).collect();
             let mut results = vec![work(first)];
             results.extend(others.into_iter().map(|h| {
-                h.join().unwrap_or_else(|_| Err(FaceError::Runtime("a photo's worker thread panicked".into())))
+                h.join().unwrap_or_else(|_| Err(FaceError::Runtime("a photo's worker thread panicked".into()).into()))
             }));
             results
         })

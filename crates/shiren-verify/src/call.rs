@@ -28,13 +28,25 @@ pub(crate) struct Verdict {
     pub quality: Option<f64>,
     pub attack: Option<f64>,
     pub detail: Detail,
+    /// What the record keeps instead of `detail`, when the answer holds personal data the
+    /// record must keep masked (OCR fields: the caller gets them once, in the answer).
+    pub record_detail: Option<Detail>,
     /// Face comparisons made (counted in the statistics).
     pub comparisons: i64,
 }
 
 impl Verdict {
     pub fn new(sub_code: SubCode, detail: Detail) -> Self {
-        Self { sub_code, score: None, threshold: None, quality: None, attack: None, detail, comparisons: 0 }
+        Self {
+            sub_code,
+            score: None,
+            threshold: None,
+            quality: None,
+            attack: None,
+            detail,
+            record_detail: None,
+            comparisons: 0,
+        }
     }
 }
 
@@ -146,11 +158,11 @@ impl<'a> Call<'a> {
     /// Runs `work` on each photo in the inference pool, after pricing their decoded memory from
     /// their headers (which also refuses oversized images before they queue); `extra_memory` is
     /// for other images the work decodes. Errors name the field of the photo they concern.
-    pub async fn photo_work<T: Send + 'static>(
+    pub async fn photo_work<T: Send + 'static, E: Send + 'static + From<FaceError> + Into<Error>>(
         &mut self,
         photos: Vec<(&'static str, Vec<u8>)>,
         extra_memory: u64,
-        work: impl Fn(&Services, &[u8]) -> Result<T, FaceError> + Send + Sync + 'static,
+        work: impl Fn(&Services, &[u8]) -> Result<T, E> + Send + Sync + 'static,
     ) -> Result<Vec<T>, Error> {
         let mut memory = extra_memory;
         for (field, bytes) in &photos {
@@ -171,7 +183,7 @@ impl<'a> Call<'a> {
             .await?;
         self.timings.insert("queue".into(), (queued.elapsed().as_secs_f64() * 1000.0 - inference).max(0.0));
         self.timings.insert("inference".into(), inference);
-        results.into_iter().map(|(field, r)| r.map_err(|e| Error::from(e).about(field))).collect()
+        results.into_iter().map(|(field, r)| r.map_err(|e| e.into().about(field))).collect()
     }
 
     /// Records a call that ended in an error, and returns the error naming the record.
@@ -211,7 +223,8 @@ impl<'a> Call<'a> {
             id_number_hash: number.map(|n| id_hash(keys, n)),
             access_key_id: self.caller.actor.clone(),
             timings: serde_json::to_string(&self.timings).map_err(Error::internal)?,
-            detail: serde_json::to_string(&verdict.detail).map_err(Error::internal)?,
+            detail: serde_json::to_string(verdict.record_detail.as_ref().unwrap_or(&verdict.detail))
+                .map_err(Error::internal)?,
             image_count: images.len() as i64,
             created_at: now,
             expires_at: (self.scene.settings.retention_days > 0)

@@ -7,7 +7,7 @@
 //! mapped to codes here and nowhere else. Each surface turns a code into its own response: the
 //! native API by `ErrorCode::status`, vendor facades by their own tables beside their routes.
 //!
-//! Also the SubCodes of a finished verification: `200` pass, `201`-`207` the documented
+//! Also the SubCodes of a finished verification: `200` pass, `201`-`209` the documented
 //! refusals, or the error code of a verification that failed on its input.
 
 use std::fmt;
@@ -236,6 +236,38 @@ impl From<FaceError> for Error {
     }
 }
 
+/// An error of work that runs both engines (the OCR products decode with the face engine's
+/// bounded decoder and look for the portrait's face).
+#[derive(Debug)]
+pub enum EngineError {
+    Face(FaceError),
+    Ocr(shiren_ocr::OcrError),
+}
+
+impl From<FaceError> for EngineError {
+    fn from(e: FaceError) -> Self {
+        EngineError::Face(e)
+    }
+}
+
+impl From<shiren_ocr::OcrError> for EngineError {
+    fn from(e: shiren_ocr::OcrError) -> Self {
+        EngineError::Ocr(e)
+    }
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Face(e) => e.into(),
+            EngineError::Ocr(e @ shiren_ocr::OcrError::ImageTooSmall { .. }) => {
+                Error::new(ErrorCode::ImageTooSmall, e.to_string())
+            }
+            EngineError::Ocr(e) => Error::internal(e),
+        }
+    }
+}
+
 impl From<IdNumberError> for Error {
     fn from(e: IdNumberError) -> Self {
         let code = match e {
@@ -342,6 +374,12 @@ pub enum SubCode {
     LowQuality,
     /// `207`: more than one face.
     MultipleFaces,
+    /// `208`: document risk: a copy, a screen recapture, printed fields that contradict each
+    /// other or the number, or two sides of different cards.
+    DocumentRisk,
+    /// `209`: the document could not be read: not the document asked for, or a field
+    /// unreadable.
+    DocumentUnreadable,
     /// The verification failed on its input or the service: the error's code.
     Failed(ErrorCode),
 }
@@ -357,6 +395,8 @@ impl SubCode {
             SubCode::LivenessRisk => "205",
             SubCode::LowQuality => "206",
             SubCode::MultipleFaces => "207",
+            SubCode::DocumentRisk => "208",
+            SubCode::DocumentUnreadable => "209",
             SubCode::Failed(code) => code.as_str(),
         }
     }

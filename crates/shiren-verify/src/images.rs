@@ -45,6 +45,11 @@ impl ImageSource {
         self.upload = Some(bytes);
     }
 
+    /// Whether any source was given (an optional image left out is not given).
+    pub fn is_given(&self) -> bool {
+        self.base64.is_some() || self.url.is_some() || self.upload.is_some()
+    }
+
     /// The image bytes, from whichever source was given.
     pub async fn load(&self, field: &str, limits: &ImageLimits, scene: &Scene) -> Result<Vec<u8>, Error> {
         let max = limits.max_image_bytes;

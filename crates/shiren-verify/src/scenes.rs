@@ -43,10 +43,16 @@ pub enum Product {
     /// A reference photo, then interactive liveness and the best frame against it.
     #[serde(rename = "PV_FV")]
     PvFv,
+    /// ID card photos (front, back or both): printed fields, cross-checks, warnings.
+    #[serde(rename = "ID_OCR")]
+    IdOcr,
+    /// A bank card photo: number, expiry, issuer and card type.
+    #[serde(rename = "BANKCARD_OCR")]
+    BankCardOcr,
 }
 
 impl Product {
-    pub const ALL: [Product; 10] = [
+    pub const ALL: [Product; 12] = [
         Product::PvFc,
         Product::LrFrMin,
         Product::IdMin,
@@ -57,6 +63,8 @@ impl Product {
         Product::LrFr,
         Product::IdPro,
         Product::PvFv,
+        Product::IdOcr,
+        Product::BankCardOcr,
     ];
 
     pub fn code(self) -> &'static str {
@@ -71,6 +79,8 @@ impl Product {
             Product::LrFr => "LR_FR",
             Product::IdPro => "ID_PRO",
             Product::PvFv => "PV_FV",
+            Product::IdOcr => "ID_OCR",
+            Product::BankCardOcr => "BANKCARD_OCR",
         }
     }
 

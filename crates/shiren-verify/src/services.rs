@@ -1,13 +1,16 @@
 //! Everything a verification needs, in one bundle shared by every surface and request: the
-//! configuration, the face engine and the optional PAD model behind the bounded inference pool,
-//! the database and image storage, the authority provider, the region table and the metrics.
+//! configuration, the face and OCR engines and the optional PAD model behind the bounded
+//! inference pool, the database and image storage, the authority provider, the region and BIN
+//! tables and the metrics.
 
 use std::sync::Arc;
 
+use shiren_documents::bankcard::{BinTable, BinTableError};
 use shiren_face::pad::PadModel;
 use shiren_face::{Engine, EngineConfig, FaceError, ModelPaths};
 use shiren_idcard::{RegionTable, RegionTableError};
 use shiren_models::{Group, ModelStore, PipFetcher, Progress, ProvisionError};
+use shiren_ocr::{OcrEngine, OcrError, OcrModelPaths, OcrSettings};
 use shiren_store::Store;
 use shiren_store::images::ImageStore;
 
@@ -25,6 +28,8 @@ pub struct Services {
     pub images: ImageStore,
     pub authority: Arc<Authority>,
     pub regions: Arc<RegionTable>,
+    pub ocr: Arc<OcrEngine>,
+    pub bins: Arc<BinTable>,
     pub pool: InferencePool,
     pub metrics: Metrics,
 }
@@ -40,6 +45,10 @@ pub enum StartError {
     Pad(#[source] FaceError),
     #[error("loading region codes: {0}")]
     Regions(#[from] RegionTableError),
+    #[error("loading the OCR engine: {0}")]
+    Ocr(#[from] OcrError),
+    #[error("loading the bank BIN table: {0}")]
+    Bins(#[from] BinTableError),
     #[error("the authority provider: {0}")]
     Authority(#[from] AuthorityError),
     #[error("a start-up task failed: {0}")]
@@ -68,11 +77,14 @@ impl Services {
             let engine = Engine::load(engine_config).map_err(StartError::Engine)?;
             let pad = pad_settings.map(|s| PadModel::load(s, workers)).transpose().map_err(StartError::Pad)?;
             let regions = RegionTable::load(models.path("data/cn-regions.dat"))?;
-            Ok((engine, pad, regions))
+            let ocr_settings = OcrSettings { sessions_per_model: workers, ..OcrSettings::default() };
+            let ocr = OcrEngine::load(&OcrModelPaths::in_dir(models.root()), ocr_settings)?;
+            let bins = BinTable::load(&models.path("ocr/cardbin.py"))?;
+            Ok((engine, pad, regions, ocr, bins))
         })
         .await
         .map_err(|e| StartError::Task(e.to_string()))??;
-        let (engine, pad, regions) = loaded;
+        let (engine, pad, regions, ocr, bins) = loaded;
         let authority = Authority::from_config(&config.authority, store.clone())?;
         Ok(Services {
             pool: InferencePool::new(workers, config.queue, config.decode_memory_bytes, config.decode_memory_wait),
@@ -83,6 +95,8 @@ impl Services {
             images,
             authority: Arc::new(authority),
             regions: Arc::new(regions),
+            ocr: Arc::new(ocr),
+            bins: Arc::new(bins),
             metrics: Metrics::new(),
         })
     }

@@ -24,6 +24,7 @@ use crate::App;
         code (PascalCase, a dot before a refinement: InvalidImage.Truncated) from one table, listed in the README."),
     paths(
         products::compare, products::liveness, products::identity, products::attributes, products::elements,
+        products::id_card_ocr, products::bank_card_ocr,
         scenes::create_scene, scenes::list_scenes, scenes::get_scene, scenes::update_scene, scenes::delete_scene,
         keys::create_key, keys::list_keys, keys::disable_key, keys::enable_key, keys::delete_key,
         records::list_records, records::get_record, records::delete_record, statistics::statistics, audit::audit_log,
@@ -34,6 +35,7 @@ use crate::App;
         crate::http::response::ErrorBody,
         shiren_verify::scenes::Product, shiren_verify::scenes::SceneSettings, shiren_verify::scenes::LivenessSettings,
         shiren_verify::images::ImageSource, shiren_verify::products::Detail,
+        shiren_verify::products::IdCardOcrDetail, shiren_verify::products::BankCardOcrDetail,
         shiren_verify::sessions::SessionDetail, shiren_verify::sessions::Check,
         shiren_verify::sessions::InteractiveSettings, shiren_verify::sessions::ConsentText,
     )),

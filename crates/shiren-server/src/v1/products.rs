@@ -5,7 +5,10 @@ use axum::Router;
 use axum::extract::{Extension, State};
 use axum::routing::post;
 use shiren_verify::Caller;
-use shiren_verify::products::{self, CompareRequest, ElementsRequest, IdentityRequest, PhotoRequest, Verification};
+use shiren_verify::products::{
+    self, BankCardOcrRequest, CompareRequest, ElementsRequest, IdCardOcrRequest, IdentityRequest, PhotoRequest,
+    Verification,
+};
 
 use crate::App;
 use crate::http::extract::ProductInput;
@@ -18,6 +21,8 @@ pub fn routes() -> Router<App> {
         .route("/v1/identity", post(identity))
         .route("/v1/attributes", post(attributes))
         .route("/v1/elements", post(elements))
+        .route("/v1/ocr/idcard", post(id_card_ocr))
+        .route("/v1/ocr/bankcard", post(bank_card_ocr))
 }
 
 /// PV_FC: compare the subjects of two photos.
@@ -83,4 +88,36 @@ pub async fn elements(
     ProductInput(request): ProductInput<ElementsRequest>,
 ) -> Reply<Verification> {
     ok(products::elements(&app.services, &caller, request).await?)
+}
+
+/// ID_OCR: read a PRC resident ID card from photos of its front, its back, or both (either
+/// photo may show either side): the printed fields, cross-checks between them and the number,
+/// and warnings (copy, screen recapture, incomplete border, glare, unreadable field, missing
+/// portrait, sides of different cards). `200` read and consistent, `208` document risk, `209`
+/// unreadable. The fields are answered once; the record keeps them masked.
+#[utoipa::path(post, path = "/v1/ocr/idcard", tag = "products", request_body = IdCardOcrRequest,
+    responses((status = 200, description = "Card read (see `sub_code` and `detail.warnings`)", body = Envelope<Verification>),
+              (status = "4XX", description = "Bad input (no image, unreadable image), signature or permission", body = ErrorBody),
+              (status = 503, description = "Inference queue full; retry after the Retry-After seconds", body = ErrorBody)))]
+pub async fn id_card_ocr(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    ProductInput(request): ProductInput<IdCardOcrRequest>,
+) -> Reply<Verification> {
+    ok(products::id_card_ocr(&app.services, &caller, request).await?)
+}
+
+/// BANKCARD_OCR: read a bank card's number (Luhn-checked), expiry, issuing bank and card type,
+/// whichever way up the photo is. `200` number read, `209` no valid number found. The number is
+/// answered once; the record keeps it masked.
+#[utoipa::path(post, path = "/v1/ocr/bankcard", tag = "products", request_body = BankCardOcrRequest,
+    responses((status = 200, description = "Card read (see `sub_code`)", body = Envelope<Verification>),
+              (status = "4XX", description = "Bad input, signature or permission", body = ErrorBody),
+              (status = 503, description = "Inference queue full; retry after the Retry-After seconds", body = ErrorBody)))]
+pub async fn bank_card_ocr(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    ProductInput(request): ProductInput<BankCardOcrRequest>,
+) -> Reply<Verification> {
+    ok(products::bank_card_ocr(&app.services, &caller, request).await?)
 }

@@ -6,6 +6,7 @@ mod fuzz;
 mod hardening;
 mod integrations;
 mod liveness;
+mod ocr;
 mod products;
 mod sessions;
 mod signatures;

@@ -6,14 +6,16 @@
 //! SubCodes: `200` pass; `201` name and ID number do not match; `202` no such identity at the
 //! authority; `203` the authority has no usable reference photo; `204` face mismatch; `205`
 //! liveness risk (attack score, closed eyes); `206` photo quality too low; `207` more than one
-//! face. Failures on input (no face, unreadable image, invalid ID number, authority
-//! unavailable) are recorded with the error code as SubCode.
+//! face; `208` document risk; `209` document unreadable. Failures on input (no face,
+//! unreadable image, invalid ID number, authority unavailable) are recorded with the error code
+//! as SubCode.
 
 mod attributes;
 mod compare;
 mod elements;
 pub(crate) mod identity;
 mod liveness;
+pub mod ocr;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,10 @@ pub use compare::{CompareRequest, ComparisonDetail, compare};
 pub use elements::{ElementMatches, ElementsDetail, ElementsRequest, elements};
 pub use identity::{AuthorityDetail, IdentityRequest, identity};
 pub use liveness::{PhotoDetail, PhotoRequest, liveness};
+pub use ocr::{
+    BankCardOcrDetail, BankCardOcrRequest, IdCardOcrDetail, IdCardOcrRequest, PhotoReading, PortraitView,
+    bank_card_ocr, id_card_ocr,
+};
 use serde::Serialize;
 use shiren_face::FaceSummary;
 
@@ -68,6 +74,10 @@ pub enum Detail {
     Elements(ElementsDetail),
     /// LR_FR, ID_PRO, PV_FV: the interactive liveness checks and the comparison.
     Session(crate::sessions::SessionDetail),
+    /// ID_OCR: the card's fields, cross-checks and warnings.
+    IdCardOcr(IdCardOcrDetail),
+    /// BANKCARD_OCR: number, expiry, issuer.
+    BankCardOcr(BankCardOcrDetail),
     /// A verification that failed on its input: the error code alone.
     Failure(FailureDetail),
 }

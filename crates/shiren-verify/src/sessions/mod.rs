@@ -687,6 +687,8 @@ fn reason_of(code: SubCode) -> &'static str {
         SubCode::FaceMismatch => "face_mismatch",
         SubCode::NameMismatch | SubCode::IdentityNotFound | SubCode::NoReference => "identity",
         SubCode::LowQuality => "quality",
+        // ID_PLUS's card steps (the page shows the card's own hints before this).
+        SubCode::DocumentRisk | SubCode::DocumentUnreadable => "document",
         SubCode::Failed(_) => "error",
     }
 }
