@@ -6,11 +6,13 @@
 //! - the administrative region table the region check needs ([`RegionTable`]), read at run time
 //!   from python-stdnum's `loc.dat` in the model directory (`data/cn-regions.dat`);
 //! - names, mainland mobile numbers and bank card numbers for 3- and 4-element verification;
-//! - masking of all of these for listings ([`mask_id_number`] and friends).
+//! - masking of all of these for listings ([`mask_id_number`] and friends);
+//! - the 56 ethnic groups as the ID card prints them ([`ETHNIC_GROUPS`]).
 //!
 //! Every error is a typed variant; the verification core maps them to its error codes.
 
 mod elements;
+mod ethnicity;
 mod id_number;
 mod mask;
 mod region;
@@ -18,6 +20,7 @@ mod region;
 pub use elements::{
     BankCardError, MAX_NAME_CHARS, MIDDLE_DOT, NameError, PhoneError, validate_bank_card, validate_name, validate_phone,
 };
+pub use ethnicity::ETHNIC_GROUPS;
 pub use id_number::{EARLIEST_BIRTH_YEAR, IdNumber, IdNumberError, Sex, check_character, validate};
 pub use mask::{mask_bank_card, mask_id_number, mask_name, mask_phone};
 pub use region::{Region, RegionName, RegionTable, RegionTableError};
