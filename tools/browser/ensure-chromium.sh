@@ -14,6 +14,9 @@
 # Progress and errors go to stderr; the exit status is non-zero when nothing usable is found.
 set -euo pipefail
 
+# shellcheck source=../lib/apt-install.sh
+source "$(dirname "$0")/../lib/apt-install.sh"
+
 want_driver=false
 case "${1:-}" in
     "") ;;
@@ -60,30 +63,10 @@ if found; then
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    as_root=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    as_root=(sudo -n)
-else
-    echo "ensure-chromium: missing chromium or chromedriver and no root to install them" \
-         "(apt-get install chromium chromium-driver)" >&2
-    exit 1
-fi
-
 packages=(chromium fonts-noto-cjk)
 if $want_driver; then
     packages+=(chromium-driver)
 fi
-echo "ensure-chromium: installing ${packages[*]} with apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-# apt-get's output is shown only when it fails.
-if ! { "${as_root[@]}" apt-get update -qq && \
-       "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "ensure-chromium: apt-get failed" >&2
-    exit 1
-fi
+apt_install ensure-chromium "${packages[@]}" || exit 1
 
 found || { echo "ensure-chromium: still missing after installing ${packages[*]}" >&2; exit 1; }

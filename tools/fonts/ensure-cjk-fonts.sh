@@ -13,6 +13,9 @@
 # Progress and errors go to stderr; the exit status is non-zero when a required font is missing.
 set -euo pipefail
 
+# shellcheck source=../lib/apt-install.sh
+source "$(dirname "$0")/../lib/apt-install.sh"
+
 if [ "$#" -ne 0 ]; then
     echo "usage: ensure-cjk-fonts.sh" >&2
     exit 2
@@ -65,26 +68,7 @@ sans >/dev/null || packages+=(fonts-noto-cjk)
 mono >/dev/null || packages+=(fonts-dejavu-core)
 
 if [ "${#packages[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        as_root=()
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        as_root=(sudo -n)
-    else
-        echo "ensure-cjk-fonts: missing ${packages[*]} and no root to install them" \
-             "(apt-get install ${packages[*]})" >&2
-        exit 1
-    fi
-    echo "ensure-cjk-fonts: installing ${packages[*]} with apt-get" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    log=$(mktemp)
-    trap 'rm -f "$log"' EXIT
-    # apt-get's output is shown only when it fails.
-    if ! { "${as_root[@]}" apt-get update -qq && \
-           "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}"; } >"$log" 2>&1; then
-        cat "$log" >&2
-        echo "ensure-cjk-fonts: apt-get failed" >&2
-        exit 1
-    fi
+    apt_install ensure-cjk-fonts "${packages[@]}" || exit 1
 fi
 
 sans || { echo "ensure-cjk-fonts: Noto Sans CJK still missing" >&2; exit 1; }
