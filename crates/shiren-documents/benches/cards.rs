@@ -13,22 +13,18 @@ use std::time::Instant;
 use image::RgbImage;
 use shiren_cardsynth::{CardSynth, Fonts, PhotoSettings, Variant, photograph};
 use shiren_documents::bankcard::{self, BinTable};
-use shiren_documents::idcard::Field;
+use shiren_documents::idcard::field_texts;
 use shiren_documents::reader::{self, ReaderSettings, SideReading, Warning};
 use shiren_idcard::RegionTable;
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
 use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
-
-fn text(f: &Option<Field>) -> &str {
-    f.as_ref().map(|f| f.text.as_str()).unwrap_or("")
-}
 
 #[derive(Default)]
 struct Tally {
     fields: BTreeMap<&'static str, (usize, usize)>,
     all_exact: (usize, usize),
     warnings: BTreeMap<String, (usize, usize)>,
-    measures: BTreeMap<&'static str, Vec<f32>>,
+    measures: BTreeMap<String, Vec<f32>>,
     times_ms: Vec<f64>,
     misses: Vec<String>,
 }
@@ -149,17 +145,7 @@ fn main() {
                     let f = front_reading.front.clone().unwrap_or_default();
                     let b = back_reading.back.clone().unwrap_or_default();
                     let mut all = true;
-                    for (name, got, want) in [
-                        ("name", text(&f.name), truth.name.as_str()),
-                        ("sex", text(&f.sex), truth.sex.as_str()),
-                        ("ethnicity", text(&f.ethnicity), truth.ethnicity.as_str()),
-                        ("birth_date", text(&f.birth_date), truth.birth.as_str()),
-                        ("address", text(&f.address), truth.address.as_str()),
-                        ("id_number", text(&f.id_number), truth.id_number.as_str()),
-                        ("issuing_authority", text(&b.issuing_authority), truth.authority.as_str()),
-                        ("valid_from", text(&b.valid_from), truth.valid_from.as_str()),
-                        ("valid_until", text(&b.valid_until), truth.valid_until.as_str()),
-                    ] {
+                    for ((name, got), want) in field_texts(&f, &b).into_iter().zip(truth.field_texts()) {
                         all &= t.field(name, got, want, seed);
                     }
                     t.all_exact.1 += 1;
@@ -246,25 +232,14 @@ fn main() {
                         front_reading.warnings.contains(&Warning::IncompleteBorder),
                     );
                     for (set, r) in [
-                        ("clean", &front_reading),
-                        ("back", &back_reading),
-                        ("grey", &grey_reading),
+                        ("clean front", &front_reading),
+                        ("clean back", &back_reading),
+                        ("copy", &grey_reading),
                         ("screen", &screen_reading),
                     ] {
-                        let key: &'static str = match set {
-                            "clean" => "colour_spread clean front",
-                            "back" => "colour_spread clean back",
-                            "grey" => "colour_spread copy",
-                            _ => "colour_spread screen",
-                        };
-                        t.measures.entry(key).or_default().push(r.measures.colour_spread);
-                        let key: &'static str = match set {
-                            "clean" => "screen_pattern clean front",
-                            "back" => "screen_pattern clean back",
-                            "grey" => "screen_pattern copy",
-                            _ => "screen_pattern screen",
-                        };
-                        t.measures.entry(key).or_default().push(r.measures.screen_pattern.unwrap_or(f32::NAN));
+                        t.measures.entry(format!("colour_spread {set}")).or_default().push(r.measures.colour_spread);
+                        let pattern = r.measures.screen_pattern.unwrap_or(f32::NAN);
+                        t.measures.entry(format!("screen_pattern {set}")).or_default().push(pattern);
                     }
                 }
             });

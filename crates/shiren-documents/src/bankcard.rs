@@ -36,6 +36,18 @@ pub enum CardType {
     Prepaid,
 }
 
+impl CardType {
+    /// The name the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardType::Debit => "debit",
+            CardType::Credit => "credit",
+            CardType::SemiCredit => "semi_credit",
+            CardType::Prepaid => "prepaid",
+        }
+    }
+}
+
 /// What the table says about one prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issuer {

@@ -25,6 +25,16 @@ pub enum Side {
     Back,
 }
 
+impl Side {
+    /// The name the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Front => "front",
+            Side::Back => "back",
+        }
+    }
+}
+
 /// One field as read: the text and the mean character probability of the lines it came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Field {
@@ -64,6 +74,22 @@ pub struct Back {
     pub valid_from: Option<Field>,
     /// Last day of validity, `YYYY-MM-DD`, or `长期` (no end).
     pub valid_until: Option<Field>,
+}
+
+/// Every field of both sides by its API name, as read (empty when not read), front first.
+pub fn field_texts<'a>(front: &'a Front, back: &'a Back) -> [(&'static str, &'a str); 9] {
+    let text = |f: &'a Option<Field>| f.as_ref().map_or("", |f| f.text.as_str());
+    [
+        ("name", text(&front.name)),
+        ("sex", text(&front.sex)),
+        ("ethnicity", text(&front.ethnicity)),
+        ("birth_date", text(&front.birth_date)),
+        ("address", text(&front.address)),
+        ("id_number", text(&front.id_number)),
+        ("issuing_authority", text(&back.issuing_authority)),
+        ("valid_from", text(&back.valid_from)),
+        ("valid_until", text(&back.valid_until)),
+    ]
 }
 
 /// The text `valid_until` holds for a card valid without end.

@@ -17,8 +17,6 @@ use shiren_ocr::geometry::{Interpolation, warp_quad};
 pub const CARD_WIDTH: u32 = 856;
 /// Height of a straightened card.
 pub const CARD_HEIGHT: u32 = 540;
-/// The longer side over the shorter of an ID-1 card.
-const CARD_ASPECT: f32 = 85.6 / 54.0;
 /// The edge search runs on the photo scaled to this many pixels on its longer side: a card's
 /// outline survives, fine texture and sensor noise do not, and it costs a few milliseconds.
 const SEARCH_SIDE: u32 = 480;
@@ -253,12 +251,6 @@ fn long_side_first(quad: Quad) -> Quad {
     if top >= right { quad } else { Quad([q[3], q[0], q[1], q[2]]) }
 }
 
-/// How much a quad's proportions differ from a card's (1 = exactly a card's).
-pub fn aspect_ratio_error(quad: &Quad) -> f32 {
-    let p = quad.0.map(|c| Point::new(c[0], c[1]));
-    aspect_of(&p) / CARD_ASPECT
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,9 +297,11 @@ mod tests {
         }
         assert!(located.border_complete);
         assert_eq!(located.card.dimensions(), (CARD_WIDTH, CARD_HEIGHT));
+        // The outline has a card's proportions (85.6 × 54 mm), as drawn.
+        let aspect = aspect_of(&found.0.map(|c| Point::new(c[0], c[1])));
+        assert!((aspect / (85.6 / 54.0) - 1.0).abs() < 0.1, "{aspect}");
         // The first text bar is where the card has it.
         assert!(located.card.get_pixel(300, 70).0[0] < 90, "{:?}", located.card.get_pixel(300, 70));
-        assert!((aspect_ratio_error(&found) - 1.0).abs() < 0.1);
     }
 
     #[test]

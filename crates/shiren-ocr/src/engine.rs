@@ -162,10 +162,6 @@ impl OcrEngine {
         Ok(engine)
     }
 
-    pub fn settings(&self) -> &OcrSettings {
-        &self.settings
-    }
-
     /// Finds text regions, in reading order.
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<TextBox>, OcrError> {
         self.detect_at(image, self.settings.detect.max_side)

@@ -50,14 +50,6 @@ impl Quad {
     pub fn map(&self, f: impl Fn([f32; 2]) -> [f32; 2]) -> Self {
         Quad(self.0.map(f))
     }
-
-    /// The quad seen after the image is turned 180°.
-    pub fn rotated_180(&self, width: u32, height: u32) -> Self {
-        let (w, h) = (width as f32, height as f32);
-        let q = self.map(|[x, y]| [w - x, h - y]);
-        // The corner that was bottom-right is now top-left.
-        Quad([q.0[2], q.0[3], q.0[0], q.0[1]])
-    }
 }
 
 fn dist(a: [f32; 2], b: [f32; 2]) -> f32 {
@@ -117,14 +109,6 @@ mod tests {
         let q = order_corners([[10.0, 20.0], [100.0, 22.0], [9.0, 40.0], [99.0, 42.0]]);
         assert_eq!(q.0, [[10.0, 20.0], [100.0, 22.0], [99.0, 42.0], [9.0, 40.0]]);
         assert!((q.angle_degrees() - 1.27).abs() < 0.05);
-    }
-
-    #[test]
-    fn a_half_turn_keeps_the_reading_order() {
-        let q = Quad::rect(10.0, 20.0, 50.0, 10.0).rotated_180(100, 100);
-        // The old bottom-right corner (60, 30) is the new top-left.
-        assert_eq!(q.0[0], [40.0, 70.0]);
-        assert_eq!(q.0[1], [90.0, 70.0]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use shiren_documents::bankcard::{self, BankCardReading, BinTable, CardType};
 use shiren_documents::idcard::{Back, Check, Field, Front, Side};
 use shiren_documents::reader::{self, Measures, ReaderSettings, SideReading, Warning};
-use shiren_face::Engine;
+use shiren_face::{DecodeLimits, Engine};
 use shiren_idcard::{RegionTable, mask_bank_card, mask_id_number, mask_name};
 use shiren_ocr::{OcrEngine, Quad};
 
@@ -220,11 +220,7 @@ pub fn id_card_detail(
             measures: work.reading.measures,
             lines: work.reading.lines.len(),
         });
-        if portrait.is_none()
-            && let Some((face_found, jpeg)) = work.portrait
-        {
-            portrait = Some((face_found, jpeg));
-        }
+        portrait = portrait.or(work.portrait);
         readings.push(work.reading);
     }
     let mut combined = reader::combine(readings, regions);
@@ -286,7 +282,7 @@ pub fn read_id_photo(
     settings: &ReaderSettings,
     return_portrait: bool,
 ) -> Result<SideWork, EngineError> {
-    let photo = decode(engine, bytes)?;
+    let photo = decode(&engine.config().limits, bytes)?;
     let reading = reader::read_side(ocr, &photo, settings)?;
     let portrait = match &reading.portrait_area {
         Some(area) if reading.side == Some(Side::Front) => {
@@ -294,7 +290,7 @@ pub fn read_id_photo(
             let crop =
                 image::imageops::crop_imm(&reading.card, l as u32, t as u32, (r - l) as u32, (b - t) as u32).to_image();
             let face_found = !engine.detect_upright(&to_face_image(&crop)?)?.is_empty();
-            let jpeg = if return_portrait { Some(encode_jpeg(&crop)) } else { None };
+            let jpeg = if return_portrait { Some(encode_jpeg(&crop)?) } else { None };
             Some((face_found, jpeg))
         }
         _ => None,
@@ -317,7 +313,7 @@ async fn judge_bank_card(call: &mut Call<'_>, image: &ImageSource) -> Result<Ver
     let bytes = call.image("image", image).await?;
     let reading = call
         .photo_work(vec![("image", bytes)], OCR_MEMORY, |services, bytes| {
-            read_bank_card_photo(&services.engine, &services.ocr, &services.bins, bytes)
+            read_bank_card_photo(&services.engine.config().limits, &services.ocr, &services.bins, bytes)
         })
         .await?
         .pop()
@@ -346,19 +342,19 @@ pub fn bank_card_detail(reading: BankCardReading) -> (SubCode, BankCardOcrDetail
     (sub_code, detail)
 }
 
-/// Decodes with the face engine's bounded decoder and reads the bank card.
+/// Decodes with the bounded decoder the face engine uses and reads the bank card.
 pub fn read_bank_card_photo(
-    engine: &Engine,
+    limits: &DecodeLimits,
     ocr: &OcrEngine,
     bins: &BinTable,
     bytes: &[u8],
 ) -> Result<BankCardReading, EngineError> {
-    let photo = decode(engine, bytes)?;
+    let photo = decode(limits, bytes)?;
     Ok(bankcard::read(ocr, &photo, bins)?)
 }
 
-fn decode(engine: &Engine, bytes: &[u8]) -> Result<RgbImage, EngineError> {
-    let decoded = engine.decode(bytes)?;
+fn decode(limits: &DecodeLimits, bytes: &[u8]) -> Result<RgbImage, EngineError> {
+    let decoded = shiren_face::decode::decode(bytes, limits)?;
     let (w, h) = (decoded.width() as u32, decoded.height() as u32);
     // The decoder's buffer is packed RGB of exactly w × h pixels.
     RgbImage::from_raw(w, h, decoded.into_raw())
@@ -371,12 +367,12 @@ fn to_face_image(image: &RgbImage) -> Result<shiren_face::RgbImage, EngineError>
         .ok_or_else(|| EngineError::Face(shiren_face::FaceError::CorruptImage("portrait size mismatch".into())))
 }
 
-fn encode_jpeg(image: &RgbImage) -> Vec<u8> {
+fn encode_jpeg(image: &RgbImage) -> Result<Vec<u8>, EngineError> {
     let mut out = Cursor::new(Vec::new());
-    // Encoding a small in-memory RGB image cannot fail short of memory exhaustion; an empty
-    // answer then says so.
-    let _ = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(image);
-    out.into_inner()
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(image)
+        .map_err(|e| EngineError::Face(shiren_face::FaceError::Runtime(format!("encoding the portrait: {e}"))))?;
+    Ok(out.into_inner())
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
