@@ -10,6 +10,11 @@
 //!   the screen's colour reflected on the face); each of the four liveness models passes.
 //! - `a_still_photo_through_the_fake_camera_fails`: Chromium's own fake camera plays a still
 //!   frame (Y4M); the capture works (timing, one face, same person) but liveness fails (205).
+//! - `id_plus_reads_the_card_then_the_face`: ID_PLUS end to end: the simulated camera first
+//!   holds up photographs of a generated ID card (shiren-cardsynth, the actor's photo as its
+//!   portrait) — the wrong side first, which the page's hint corrects, then the front and the
+//!   back — and then the person performs the challenge; the verdict (read from the API) passes
+//!   with the card's fields, and the card screens are photographed.
 //! - `every_page_state_is_photographed`: every screen at phone and desktop size, written to
 //!   `SHIREN_SCREENSHOTS=DIR` (relative to the workspace root) or a temporary directory, as
 //!   `capture-<state>-<phone|desktop>.png`; the network-lost screen's retry delivers the result.
@@ -523,7 +528,19 @@ enum Person {
 /// shows the sprites, and the person reacts to the page's prompt (`#prompt.dataset.action`)
 /// and colour flashes (`#flash`) as a person in front of a screen would.
 fn simulated_camera(person: Person) -> String {
+    simulated_camera_with_cards(person, &[])
+}
+
+/// The simulated camera, which also holds up card photos (JPEG) when the page asks for the
+/// back camera: the first until the page has taken a photo, then the next, and so on.
+fn simulated_camera_with_cards(person: Person, cards: &[Vec<u8>]) -> String {
     let sprites = sprites();
+    let cards: Vec<Value> = cards
+        .iter()
+        .map(|jpeg| {
+            Value::String(format!("data:image/jpeg;base64,{}", base64::engine::general_purpose::STANDARD.encode(jpeg)))
+        })
+        .collect();
     let images: serde_json::Map<String, Value> =
         sprites.images.iter().map(|(name, url)| (name.to_string(), Value::String(url.clone()))).collect();
     SIMULATED_CAMERA
@@ -531,6 +548,7 @@ fn simulated_camera(person: Person) -> String {
         .replace("__FACE__", &json!(sprites.face).to_string())
         .replace("__SIZE__", &json!([FRAME.0, FRAME.1]).to_string())
         .replace("__PERFORMS__", if person == Person::Performs { "true" } else { "false" })
+        .replace("__CARDS__", &Value::Array(cards).to_string())
 }
 
 const SIMULATED_CAMERA: &str = r##"(() => {
@@ -539,6 +557,7 @@ const SIMULATED_CAMERA: &str = r##"(() => {
   const [CX, CY, RX, RY] = __FACE__;
   const [W, H] = __SIZE__;
   const PERFORMS = __PERFORMS__;
+  const CARDS = __CARDS__;
   // From a prompt appearing to the movement starting, and from a colour appearing on screen to
   // the camera seeing it on the face.
   const REACTION_MS = 350;
@@ -639,8 +658,48 @@ const SIMULATED_CAMERA: &str = r##"(() => {
     requestAnimationFrame(frame);
   }
 
+  // The card photos, shown one after another on a canvas of their own size: the next one each
+  // time the page has sent a photo (its "reading" screen came and went).
+  const cardImages = CARDS.map((url) => { const img = new Image(); img.src = url; return img; });
+  let cardCanvas = null;
+  let cardIndex = 0;
+  let wasReading = false;
+  function drawCard() {
+    const reading = document.body.dataset.screen === "reading";
+    if (wasReading && !reading) {
+      cardIndex = Math.min(cardIndex + 1, cardImages.length - 1);
+      log.push(`card ${cardIndex}`);
+    }
+    wasReading = reading;
+    const img = cardImages[cardIndex];
+    if (img && img.complete) {
+      // Whole and undistorted (the photos differ in size and orientation), on a dark desk.
+      const ctx = cardCanvas.getContext("2d");
+      const scale = Math.min(cardCanvas.width / img.naturalWidth, cardCanvas.height / img.naturalHeight);
+      const [w, h] = [img.naturalWidth * scale, img.naturalHeight * scale];
+      ctx.fillStyle = "#2a2a2a";
+      ctx.fillRect(0, 0, cardCanvas.width, cardCanvas.height);
+      ctx.drawImage(img, (cardCanvas.width - w) / 2, (cardCanvas.height - h) / 2, w, h);
+    }
+    setTimeout(drawCard, 40);
+  }
+  async function cardStream() {
+    await Promise.all(cardImages.map((img) => img.decode()));
+    if (!cardCanvas) {
+      cardCanvas = document.createElement("canvas");
+      // A 4:3 camera at the resolution the page asks for the card.
+      cardCanvas.width = 1280;
+      cardCanvas.height = 960;
+      drawCard();
+    }
+    return cardCanvas.captureStream(30);
+  }
+
   let started = false;
-  async function getUserMedia() {
+  async function getUserMedia(constraints) {
+    const facing = constraints && constraints.video && constraints.video.facingMode;
+    const wantsBack = facing === "environment" || (facing && facing.ideal === "environment");
+    if (wantsBack && CARDS.length) return cardStream();
     await loaded;
     if (!started) {
       started = true;
@@ -898,6 +957,100 @@ fn a_still_photo_through_the_fake_camera_fails() {
     assert!(browser.holds("document.getElementById('result-icon').classList.contains('fail')"));
     println!("still photo: {:.1} s", began.elapsed().as_secs_f64());
 }
+
+#[test]
+fn id_plus_reads_the_card_then_the_face() {
+    let _serial = one_at_a_time();
+    let began = Instant::now();
+    let service = Service::start();
+    // A generated card with the actor's own photo as its portrait, photographed upright.
+    let regions = shiren_idcard::RegionTable::load(common::model_dir().join("data/cn-regions.dat")).expect("regions");
+    let synth = shiren_cardsynth::CardSynth::new(shiren_cardsynth::Fonts::discover().expect("CJK fonts"), &regions)
+        .expect("a card synth");
+    let truth = synth.id_card_truth(ID_PLUS_CARD_SEED);
+    let portrait = image::load_from_memory(&common::photo("obama.jpg")).expect("the portrait").to_rgb8();
+    let settings = shiren_cardsynth::PhotoSettings::default();
+    let shoot =
+        |card: &image::RgbImage, seed| shiren_cardsynth::photograph(card, seed, &settings).expect("a photo").jpeg;
+    let front = shoot(&synth.render_id_front(&truth, &portrait), ID_PLUS_CARD_SEED);
+    let back = shoot(&synth.render_id_back(&truth), ID_PLUS_CARD_SEED + 1);
+    // The person shows the back first (the page says so), then the front, then the back.
+    let camera = simulated_camera_with_cards(Person::Performs, &[back.clone(), front, back]);
+
+    let driver = Driver::start();
+    let browser = Browser::launch(&driver, &[]);
+    browser.inject(ERROR_LOG);
+    browser.inject(&camera);
+    let mut album = Album::new();
+    let body = json!({ "scene_id": service.scene, "product": "ID_PLUS", "liveness": "LIVENESS" });
+    let r = service.api.call("POST", "/v1/verifications", Some(&body));
+    assert_eq!(r.status, 200, "{}", r.json);
+    let id = r.json["data"]["verification_id"].as_str().expect("verification_id").to_string();
+    let url = r.json["data"]["capture_url"].as_str().expect("capture_url").to_string();
+    let on = |screen: &str| format!("document.body.dataset.screen === '{screen}'");
+    let side = |s: &str| format!("document.querySelector('.card-stage').dataset.side === '{s}'");
+    let shoot_ready = "!document.getElementById('shoot').disabled";
+
+    browser.open(&url);
+    browser.wait_screen("consent", SCREEN_LIMIT);
+    browser.click("#agree");
+    browser.wait_screen("card", SCREEN_LIMIT);
+    album.shoot(&browser, "card-front", &format!("{} && {}", on("card"), side("front")));
+    browser.wait_for("#shoot enabled", shoot_ready, SCREEN_LIMIT);
+    browser.click("#shoot");
+    // The wrong side: the page stays on the front and says to turn the card over.
+    let warned = "document.getElementById('card-hint').classList.contains('warn')";
+    browser.wait_for("the wrong-side hint", &format!("{} && {warned}", on("card")), RESULT_LIMIT);
+    assert_eq!(
+        browser.js("return document.getElementById('card-hint').textContent;"),
+        "拍成了另一面，请翻面",
+        "{}",
+        browser.diagnosis()
+    );
+    assert!(browser.holds(&side("front")), "{}", browser.diagnosis());
+    album.shoot(&browser, "card-hint", &format!("{} && {warned}", on("card")));
+    browser.wait_for("#shoot enabled", shoot_ready, SCREEN_LIMIT);
+    browser.click("#shoot");
+    browser.wait_for("the back's step", &format!("{} && {}", on("card"), side("back")), RESULT_LIMIT);
+    album.shoot(&browser, "card-back", &format!("{} && {}", on("card"), side("back")));
+    browser.wait_for("#shoot enabled", shoot_ready, SCREEN_LIMIT);
+    browser.click("#shoot");
+    // Both sides in: the face camera with the steps shown, then the challenge.
+    browser.wait_screen("camera", RESULT_LIMIT);
+    assert!(browser.holds("!document.getElementById('face-steps').classList.contains('hidden')"));
+    album.shoot(&browser, "card-face", &on("camera"));
+    browser.wait_for("#begin enabled", "!document.getElementById('begin').disabled", SCREEN_LIMIT);
+    browser.click("#begin");
+    browser.wait_screen("result", RESULT_LIMIT);
+    let errors = browser.js("return window.__shirenErrors || [];");
+    assert_eq!(errors, json!([]), "the page reported errors: {}", browser.diagnosis());
+
+    let v = service.verification(&id);
+    println!(
+        "ID_PLUS: {} {} {} score {}
+{}",
+        v["state"],
+        v["passed"],
+        v["sub_code"],
+        v["score"],
+        checks(&v)
+    );
+    assert_eq!(v["state"], "finished", "{v}");
+    assert_eq!(
+        v["passed"],
+        true,
+        "ID_PLUS did not pass: {}
+{}",
+        v["sub_code"],
+        checks(&v)
+    );
+    assert_eq!(v["document"]["front"]["id_number"]["text"], truth.id_number.as_str(), "{}", v["document"]);
+    assert_eq!(v["document"]["front"]["name"]["text"], truth.name.as_str(), "{}", v["document"]);
+    println!("ID_PLUS in the browser: {:.1} s; screenshots {:?}", began.elapsed().as_secs_f64(), album.files);
+}
+
+/// A generated card whose photographs read whole at the first try.
+const ID_PLUS_CARD_SEED: u64 = 4;
 
 /// Screenshots of page states at both viewports.
 struct Album {

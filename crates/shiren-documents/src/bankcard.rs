@@ -180,10 +180,10 @@ pub fn read(engine: &OcrEngine, photo: &RgbImage, bins: &BinTable) -> Result<Ban
         warnings.push(Warning::IncompleteBorder);
     }
     if number.is_none() {
-        warnings.push(Warning::FieldUnreadable { field: "number" });
+        warnings.push(Warning::FieldUnreadable { field: "number".into() });
     }
     if expiry.is_none() {
-        warnings.push(Warning::FieldUnreadable { field: "expiry" });
+        warnings.push(Warning::FieldUnreadable { field: "expiry".into() });
     }
     Ok(BankCardReading {
         number,

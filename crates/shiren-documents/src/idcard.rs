@@ -9,7 +9,7 @@
 //! its place. Labels are printed in a light colour and are often misread, so a label is matched
 //! by position and by any one of its two characters, never required.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shiren_calendar::Date;
 use shiren_idcard::{IdNumberError, RegionTable, Sex};
 use shiren_ocr::TextLine;
@@ -18,7 +18,7 @@ use shiren_ocr::detect::reading_order_by;
 use crate::ethnicity::{ETHNIC_GROUPS, find_ethnicity};
 
 /// Which side of the card the lines came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     Front,
@@ -36,7 +36,7 @@ impl Side {
 }
 
 /// One field as read: the text and the mean character probability of the lines it came from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Field {
     pub text: String,
     pub confidence: f32,
@@ -51,7 +51,7 @@ impl Field {
 }
 
 /// The front: every field that was found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Front {
     pub name: Option<Field>,
     /// 男 or 女.
@@ -66,7 +66,7 @@ pub struct Front {
 }
 
 /// The back.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Back {
     /// 签发机关.
     pub issuing_authority: Option<Field>,

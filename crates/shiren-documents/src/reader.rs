@@ -2,6 +2,8 @@
 //! decide the side, read the fields by layout, measure what a copy, a screen or glare leave
 //! behind, and, over both sides, cross-check the fields.
 
+use std::borrow::Cow;
+
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use shiren_idcard::RegionTable;
@@ -11,7 +13,7 @@ use crate::idcard::{self, Back, Check, Field, Front, Side};
 use crate::locate::{self, CARD_HEIGHT, CARD_WIDTH};
 
 /// Something about a photo that makes its reading less trustworthy. Each has a stable code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Warning {
     /// The card's outline was not found whole: the card runs off the photo, or was cropped.
@@ -20,10 +22,12 @@ pub enum Warning {
     GreyscaleCopy,
     /// A periodic pattern over the card: a screen's pixel grid or a print raster.
     ScreenRecapture,
+    /// The card is out of focus, moved, or too small in the photo to read well.
+    Blurry,
     /// Saturated glare over a field.
-    Glare { field: &'static str },
+    Glare { field: Cow<'static, str> },
     /// A field was not found, or read with low confidence.
-    FieldUnreadable { field: &'static str },
+    FieldUnreadable { field: Cow<'static, str> },
     /// No face in the portrait area of the front (set by the caller, who holds the face engine).
     PortraitMissing,
     /// The two photos are not the two sides of one card.
@@ -44,11 +48,19 @@ pub struct ReaderSettings {
     pub min_field_confidence: f32,
     /// A field's area with more saturated pixels than this share is under glare.
     pub max_glare_share: f32,
+    /// A card whose sharpness (see `Measures::sharpness`) is below this is blurry.
+    pub min_sharpness: f32,
 }
 
 impl Default for ReaderSettings {
     fn default() -> Self {
-        Self { min_colour_spread: 6.0, max_screen_pattern: 60.0, min_field_confidence: 0.8, max_glare_share: 0.08 }
+        Self {
+            min_colour_spread: 6.0,
+            max_screen_pattern: 60.0,
+            min_field_confidence: 0.8,
+            max_glare_share: 0.08,
+            min_sharpness: MIN_SHARPNESS,
+        }
     }
 }
 
@@ -62,6 +74,9 @@ pub struct Measures {
     /// The median periodic peak over patches inside the card at the photo's own resolution
     /// (`shiren_spectrum::periodic_peak`); `None` when the card is too small in the photo.
     pub screen_pattern: Option<f32>,
+    /// The variance of the Laplacian of the straightened card's luma over its text: focus,
+    /// motion and a card too small in the photo (upscaled to the reading size) all lower it.
+    pub sharpness: f32,
 }
 
 /// One photo's reading.
@@ -132,6 +147,7 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
     let measures = Measures {
         colour_spread: colour_spread(&page.image),
         screen_pattern: located.corners.as_ref().and_then(|q| screen_pattern(photo, q)),
+        sharpness: sharpness(&page.image),
     };
     let mut warnings = Vec::new();
     if !located.border_complete {
@@ -143,6 +159,9 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
     if measures.screen_pattern.is_some_and(|p| p > settings.max_screen_pattern) {
         warnings.push(Warning::ScreenRecapture);
     }
+    if side.is_some() && measures.sharpness < settings.min_sharpness {
+        warnings.push(Warning::Blurry);
+    }
     let fields: &[(&str, [f32; 4])] = match side {
         Some(Side::Front) => &FRONT_FIELDS,
         Some(Side::Back) => &BACK_FIELDS,
@@ -150,7 +169,7 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
     };
     for (field, area) in fields {
         if glare_share(&page.image, *area) > settings.max_glare_share {
-            warnings.push(Warning::Glare { field });
+            warnings.push(Warning::Glare { field: Cow::Borrowed(field) });
         }
     }
     match (&front, &back) {
@@ -257,20 +276,26 @@ pub fn combine(sides: Vec<SideReading>, regions: &RegionTable) -> IdCardReading 
     let fronts = sides.iter().filter(|s| s.side == Some(Side::Front)).count();
     let backs = sides.iter().filter(|s| s.side == Some(Side::Back)).count();
     let same_side_twice = sides.len() > 1 && (fronts > 1 || backs > 1);
-    let other_card = match (&front, &back) {
-        (Some(f), Some(b)) => !same_place(f, b),
-        _ => false,
+    let one_card = match (&front, &back) {
+        (Some(f), Some(b)) => same_card(f, b),
+        _ => true,
     };
-    if same_side_twice || other_card {
+    if same_side_twice || !one_card {
         warnings.push(Warning::FrontBackMismatch);
     }
     IdCardReading { front, back, checks, warnings, sides }
 }
 
+/// Whether a front and a back read apart can be the two sides of one card (the same test
+/// `combine` applies; for sides photographed in separate steps).
+pub fn same_card(front: &Front, back: &Back) -> bool {
+    same_place(front, back)
+}
+
 /// Whether the back's issuing authority names a place of the front's address: a police bureau
 /// issues cards for the people registered in its area, so one of the authority's place names
-/// (a two-character run before 公安, administrative suffixes aside) appears in the address. Unreadable fields count as
-/// the same place: that is reported on its own.
+/// (a two-character run before 公安, administrative suffixes aside) appears in the address.
+/// Unreadable fields count as the same place: that is reported on its own.
 fn same_place(front: &Front, back: &Back) -> bool {
     let (Some(address), Some(authority)) = (&front.address, &back.issuing_authority) else { return true };
     // Administrative suffixes (市, 区, ...) are shared by every place; only the names count.
@@ -285,7 +310,7 @@ fn unreadable_fields(fields: &[(&'static str, &Option<Field>)], settings: &Reade
     for (name, field) in fields {
         let readable = field.as_ref().is_some_and(|f| f.confidence >= settings.min_field_confidence);
         if !readable {
-            out.push(Warning::FieldUnreadable { field: name });
+            out.push(Warning::FieldUnreadable { field: Cow::Borrowed(name) });
         }
     }
 }
@@ -319,6 +344,36 @@ pub fn colour_spread(card: &RgbImage) -> f32 {
     let mut distance: Vec<f32> = chroma.iter().map(|c| ((c.0 - cb).powi(2) + (c.1 - cr).powi(2)).sqrt()).collect();
     distance.sort_by(f32::total_cmp);
     distance[distance.len() * 98 / 100]
+}
+
+/// The default blur limit, between what was measured on generated cards (tests/generated.rs):
+/// 24 sides photographed with up to 1.2 px of blur, all read, 34 to 465; the same fronts under
+/// a further 2.5 px gaussian, 1.2 to 4.7.
+pub const MIN_SHARPNESS: f32 = 12.0;
+
+/// See `Measures::sharpness`: over the left two thirds of the card, where the fields are
+/// (the front's portrait and the back's emblem are smooth whatever the focus).
+pub fn sharpness(card: &RgbImage) -> f32 {
+    let (w, h) = card.dimensions();
+    let luma = |x: u32, y: u32| {
+        let [r, g, b] = card.get_pixel(x, y).0.map(f32::from);
+        0.299 * r + 0.587 * g + 0.114 * b
+    };
+    let (x1, y1) = ((w * 2 / 3).max(2), h.saturating_sub(1));
+    let (mut sum, mut sum_sq, mut n) = (0f64, 0f64, 0f64);
+    for y in 1..y1 {
+        for x in 1..x1 {
+            let lap = luma(x - 1, y) + luma(x + 1, y) + luma(x, y - 1) + luma(x, y + 1) - 4.0 * luma(x, y);
+            sum += f64::from(lap);
+            sum_sq += f64::from(lap) * f64::from(lap);
+            n += 1.0;
+        }
+    }
+    if n == 0.0 {
+        return 0.0;
+    }
+    let mean = sum / n;
+    (sum_sq / n - mean * mean) as f32
 }
 
 /// See `Measures::screen_pattern`: three patches along the card's middle, where the card

@@ -42,6 +42,8 @@ fn generated_cards_are_read_and_copies_flagged() {
 
     let (mut fields_exact, mut fields_all, mut numbers, mut copies, mut false_copies, mut bank_numbers) =
         (0, 0, 0, 0, 0, 0);
+    let (mut blurred_flagged, mut false_blurry) = (0, 0);
+    let mut sharpness = (Vec::new(), Vec::new());
     let mut misses = Vec::new();
     // Seeds of their own, apart from the bench's 0..200.
     for seed in 1000..1000 + CARDS {
@@ -66,6 +68,15 @@ fn generated_cards_are_read_and_copies_flagged() {
             }
         }
         numbers += usize::from(text(&f.id_number) == truth.id_number);
+        false_blurry +=
+            usize::from(front.warnings.contains(&Warning::Blurry) || back.warnings.contains(&Warning::Blurry));
+        sharpness.0.extend([front.measures.sharpness, back.measures.sharpness]);
+        // The same front out of focus (a gaussian of 2.5 px over the whole photo).
+        let out_of_focus =
+            image::imageops::blur(&shot(&synth.render_id_front(&truth, &portrait), seed, Variant::Clean), 2.5);
+        let blurred = reader::read_side(&engine, &out_of_focus, &settings).expect("blurred front");
+        blurred_flagged += usize::from(blurred.warnings.contains(&Warning::Blurry) || blurred.side.is_none());
+        sharpness.1.push(blurred.measures.sharpness);
         false_copies += usize::from(front.warnings.contains(&Warning::GreyscaleCopy));
         let copy = reader::read_side(
             &engine,
@@ -88,6 +99,8 @@ fn generated_cards_are_read_and_copies_flagged() {
     println!(
         "fields {fields_exact}/{fields_all}, numbers {numbers}/{CARDS}, copies {copies}/{CARDS}, bank {bank_numbers}/{CARDS}"
     );
+    println!("sharpness, clean sides: {:?}\nsharpness, blurred fronts: {:?}", sharpness.0, sharpness.1);
+    println!("blurred fronts flagged {blurred_flagged}/{CARDS}, clean sides flagged blurry {false_blurry}");
     for miss in &misses {
         println!("  {miss}");
     }
@@ -97,5 +110,7 @@ fn generated_cards_are_read_and_copies_flagged() {
     assert!(numbers as u64 >= CARDS - 1, "{numbers}/{CARDS} ID numbers: {misses:?}");
     assert_eq!(copies as u64, CARDS, "every greyscale copy is flagged");
     assert_eq!(false_copies, 0, "no clean card is taken for a copy");
+    assert_eq!(blurred_flagged as u64, CARDS, "every out-of-focus front is flagged blurry");
+    assert_eq!(false_blurry, 0, "no clean side is taken for blurred");
     assert!(bank_numbers as u64 >= CARDS * 2 / 3, "{bank_numbers}/{CARDS} bank numbers: {misses:?}");
 }

@@ -104,6 +104,38 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replaces what a `consented` session sealed (ID_PLUS keeps each accepted card side there
+    /// before the liveness challenge), only if it still holds `old`: two card photos taken at
+    /// once on two nodes cannot overwrite each other's side. False when the sealed part changed
+    /// meanwhile or the session left that step.
+    pub async fn reseal_session(&self, id: &str, old: &[u8], new: &[u8], now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE verification_sessions SET sealed = $1 \
+             WHERE id = $2 AND state = 'consented' AND sealed = $3 AND expires_at > $4",
+        )
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `consented` → `judging` without a challenge: the session ends before the camera turns to
+    /// the face (ID_PLUS out of card attempts). False when it is not at that step.
+    pub async fn claim_without_capture(&self, id: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE verification_sessions SET state = 'judging' \
+             WHERE id = $1 AND state = 'consented' AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// `consented` → `capturing` with the challenge; false when another request issued one first
     /// (read the session again for it) or the session is not at that step.
     pub async fn issue_challenge(&self, id: &str, challenge: &str, nonce_hash: &str, now: i64) -> Result<bool> {

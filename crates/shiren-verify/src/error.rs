@@ -139,6 +139,8 @@ error_codes! {
     ConsentRequired = "ConsentRequired", 409, "the person has not agreed to the verification";
     InvalidNonce = "InvalidNonce", 403, "the upload does not carry the session's challenge nonce";
     InvalidFrames = "InvalidFrames", 400, "the uploaded frames or their description are invalid";
+    CardsRequired = "CardsRequired", 409, "both sides of the ID card must be photographed before the liveness challenge";
+    NotACardStep = "InvalidOperation.NoCardStep", 400, "this session's product takes no card photos";
 
     // -- the service
     ServiceBusy = "ServiceBusy", 503, "the service is busy; retry later";

@@ -49,10 +49,14 @@ pub enum Product {
     /// A bank card photo: number, expiry, issuer and card type.
     #[serde(rename = "BANKCARD_OCR")]
     BankCardOcr,
+    /// A capture session: both sides of the ID card photographed and read, interactive
+    /// liveness, the best frame against the card's portrait (and the authority's, by scene).
+    #[serde(rename = "ID_PLUS")]
+    IdPlus,
 }
 
 impl Product {
-    pub const ALL: [Product; 12] = [
+    pub const ALL: [Product; 13] = [
         Product::PvFc,
         Product::LrFrMin,
         Product::IdMin,
@@ -65,6 +69,7 @@ impl Product {
         Product::PvFv,
         Product::IdOcr,
         Product::BankCardOcr,
+        Product::IdPlus,
     ];
 
     pub fn code(self) -> &'static str {
@@ -81,6 +86,7 @@ impl Product {
             Product::PvFv => "PV_FV",
             Product::IdOcr => "ID_OCR",
             Product::BankCardOcr => "BANKCARD_OCR",
+            Product::IdPlus => "ID_PLUS",
         }
     }
 
@@ -109,6 +115,24 @@ impl Default for LivenessSettings {
     }
 }
 
+/// ID_PLUS settings.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdPlusSettings {
+    /// Also compare the live face with the authority's reference photo of the card's identity
+    /// (looked up by the name and number read from the card); both comparisons must pass.
+    pub compare_with_authority: bool,
+    /// Card photos a session may take, both sides together; the session ends unread (209)
+    /// when they run out. Each photo costs about a second of one core.
+    pub max_card_photos: u32,
+}
+
+impl Default for IdPlusSettings {
+    fn default() -> Self {
+        Self { compare_with_authority: false, max_card_photos: 8 }
+    }
+}
+
 /// A scene's settings.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -130,6 +154,8 @@ pub struct SceneSettings {
     pub interactive: InteractiveSettings,
     /// The authorisation text the capture page shows before the camera starts.
     pub consent: ConsentText,
+    /// ID_PLUS: the card steps and the second comparison.
+    pub id_plus: IdPlusSettings,
 }
 
 impl Default for SceneSettings {
@@ -143,6 +169,7 @@ impl Default for SceneSettings {
             allow_image_urls: false,
             interactive: InteractiveSettings::default(),
             consent: ConsentText::default(),
+            id_plus: IdPlusSettings::default(),
         }
     }
 }
@@ -161,6 +188,9 @@ impl SceneSettings {
             ));
         }
         self.interactive.validate()?;
+        if !(2..=20).contains(&self.id_plus.max_card_photos) {
+            return Err(Error::new(ErrorCode::InvalidParameter, "id_plus.max_card_photos must be 2 to 20"));
+        }
         let c = &self.consent;
         let fits = |t: &str, max: usize| !t.trim().is_empty() && t.chars().count() <= max;
         if !(fits(&c.version, 32)

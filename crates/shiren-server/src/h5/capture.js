@@ -1,6 +1,8 @@
-// Shiren's capture page. It shows the consent, runs the camera, shows the challenge the server
-// issued (prompts and colour flashes at the issued times), captures frames with the page's
-// high-resolution clock, and uploads them. It judges nothing: the server decides.
+// Shiren's capture page. It shows the consent; for ID_PLUS it has both sides of the ID card
+// photographed (each read on the server, which accepts it or says what to fix); it runs the
+// camera, shows the challenge the server issued (prompts and colour flashes at the issued
+// times), captures frames with the page's high-resolution clock, and uploads them. It judges
+// nothing: the server decides.
 "use strict";
 
 const TEXT = {
@@ -8,6 +10,15 @@ const TEXT = {
     loading: "正在加载…", version: "授权书版本", agree: "同意并开始", decline: "不同意",
     begin: "开始认证", hint_wait: "请将面部放入框内", uploading: "正在上传并核验，请稍候…",
     continue: "返回", retry: "重新上传", hold_still: "请保持不动，正视屏幕",
+    step_front: "人像面", step_back: "国徽面", step_face: "人脸",
+    card_title: { front: "拍摄身份证人像面", back: "拍摄身份证国徽面" },
+    card_label: { front: "人像面", back: "国徽面" },
+    card_guide: "将证件平放，完整置于框内，避开反光", shoot: "拍照", reading: "正在识别证件，请稍候…",
+    front_done: "人像面已识别，请翻到国徽面", photos_left: (n) => `还可拍摄 ${n} 次`,
+    card_hints: { no_card: "未找到证件，请将证件放入框内", not_an_id_card: "未识别为居民身份证，请重拍",
+      wrong_side: "拍成了另一面，请翻面", card_cut_off: "证件不完整，请让四个角都在画面内", too_far: "证件太小，请靠近一点",
+      blurry: "图像模糊，请对焦并保持稳定", glare: "有反光，请调整角度避开灯光", unreadable: "文字不清晰，请在光线充足处重拍",
+      portrait_unclear: "证件上的照片不清晰，请重拍" },
     hints: { ok: "很好，请保持", no_face: "未检测到人脸", several_faces: "画面中只能有一张脸", too_far: "请靠近一点",
       too_close: "请离远一点", too_dark: "光线太暗", too_bright: "光线太亮", off_centre: "请将面部移到框中央",
       face_the_camera: "请正对屏幕" },
@@ -16,6 +27,7 @@ const TEXT = {
     passed: "认证通过", failed: "认证未通过",
     reasons: { passed: "您已完成实人认证。", liveness: "未能确认是真人实时操作，请在光线充足处重试。",
       face_mismatch: "人脸与所核验的身份不一致。", identity: "身份信息核验未通过。", quality: "图像质量不足，请在光线充足处重试。",
+      document: "证件核验未通过。",
       error: "认证过程中出现问题。" },
     errors: { camera_denied: ["无法使用摄像头", "请在浏览器设置中允许本页面使用摄像头，然后刷新页面。"],
       no_camera: ["未找到摄像头", "请使用带前置摄像头的设备打开此链接。"],
@@ -31,6 +43,17 @@ const TEXT = {
     loading: "Loading…", version: "Consent version", agree: "Agree and start", decline: "Decline",
     begin: "Start", hint_wait: "Place your face inside the frame", uploading: "Uploading and checking, please wait…",
     continue: "Continue", retry: "Upload again", hold_still: "Hold still and look at the screen",
+    step_front: "Photo side", step_back: "Emblem side", step_face: "Face",
+    card_title: { front: "Photograph the photo side of your ID card", back: "Photograph the emblem side of your ID card" },
+    card_label: { front: "Photo side", back: "Emblem side" },
+    card_guide: "Lay the card flat, wholly inside the frame, away from reflections", shoot: "Take photo",
+    reading: "Reading the card, please wait…",
+    front_done: "Photo side read. Now turn the card over", photos_left: (n) => `${n} photos left`,
+    card_hints: { no_card: "No card found. Place the card inside the frame", not_an_id_card: "This is not a resident ID card. Try again",
+      wrong_side: "That is the other side. Turn the card over", card_cut_off: "Part of the card is outside the frame: keep all four corners in view",
+      too_far: "The card is too small. Come closer", blurry: "The photo is blurred. Focus and hold steady",
+      glare: "There is glare. Tilt the card away from the light", unreadable: "The text is not clear. Try again in good light",
+      portrait_unclear: "The photo on the card is not clear. Try again" },
     hints: { ok: "Good, hold it there", no_face: "No face found", several_faces: "Only one face, please", too_far: "Come a little closer",
       too_close: "Move back a little", too_dark: "Too dark", too_bright: "Too bright", off_centre: "Move your face to the centre",
       face_the_camera: "Face the screen" },
@@ -39,7 +62,8 @@ const TEXT = {
     passed: "Verified", failed: "Not verified",
     reasons: { passed: "You have completed the verification.", liveness: "We could not confirm a live person. Please retry in good light.",
       face_mismatch: "The face does not match the identity being verified.", identity: "The identity check did not pass.",
-      quality: "The images were not clear enough. Please retry in good light.", error: "Something went wrong during the verification." },
+      quality: "The images were not clear enough. Please retry in good light.", document: "The ID card could not be verified.",
+      error: "Something went wrong during the verification." },
     errors: { camera_denied: ["Camera not allowed", "Allow this page to use the camera in your browser's settings, then reload."],
       no_camera: ["No camera found", "Open this link on a device with a front camera."],
       expired: ["Link expired", "This verification link is no longer valid. Please start a new verification."],
@@ -62,6 +86,11 @@ let pendingUpload = null;
 let shownScreen = "loading";
 let errorKey = null;
 let resultData = null;
+// ID_PLUS: the card side being photographed, and the last answer's hints for it.
+let cardSide = null;
+let cardHints = null;
+let cardNote = null;
+let photosLeft = null;
 
 // The texts in the current language (never shadow this name with a local `t`).
 function t() { return TEXT[lang]; }
@@ -80,6 +109,27 @@ function render() {
     const [title, text] = t().errors[errorKey];
     $("error-title").textContent = title;
     $("error-text").textContent = text;
+  }
+  if (cardSide) {
+    document.querySelector(".card-stage").dataset.side = cardSide;
+    $("card-title").textContent = t().card_title[cardSide];
+    $("card-label").textContent = t().card_label[cardSide];
+    const hint = $("card-hint");
+    if (cardHints && cardHints.length) {
+      hint.textContent = cardHints.map((h) => t().card_hints[h] || h).join(" · ");
+      hint.className = "hint warn";
+    } else {
+      hint.textContent = cardNote ? t()[cardNote] : t().card_guide;
+      hint.className = "hint" + (cardNote ? " ok" : "");
+    }
+    $("photos-left").textContent = photosLeft === null ? "" : t().photos_left(photosLeft);
+    document.querySelectorAll(".steps li[data-step]").forEach((li) => {
+      const order = ["front", "back", "face"];
+      const at = order.indexOf(cardSide);
+      const mine = order.indexOf(li.dataset.step);
+      li.classList.toggle("done", mine < at);
+      li.classList.toggle("current", mine === at);
+    });
   }
   if (resultData) {
     $("result-title").textContent = resultData.passed ? t().passed : t().failed;
@@ -142,7 +192,8 @@ async function load() {
   render();
   switch (session.state) {
     case "created": return show("consent");
-    case "consented": case "capturing": return openCamera();
+    case "consented": return needsCards() ? openCardCamera() : openCamera();
+    case "capturing": return openCamera();
     case "judging": return show("uploading");
     case "finished": return session.result ? showResult(session.result) : showError("used");
     case "declined": return showError("declined");
@@ -160,10 +211,78 @@ async function answerConsent(agree) {
     return showError(errorFor(e.code));
   }
   if (!agree) return showError("declined");
+  if (needsCards()) return openCardCamera();
   openCamera();
 }
 
+// ---- ID_PLUS: the card steps
+
+function needsCards() {
+  return !!(session && session.cards && !(session.cards.front && session.cards.back));
+}
+
+async function openCardCamera() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return showError("no_camera");
+  cardSide = session.cards.front ? "back" : "front";
+  photosLeft = session.cards.photos_left;
+  try {
+    // The back camera where there is one, at the resolution the card's small print needs.
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: { ideal: "environment" }, width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false });
+  } catch (e) {
+    return showError(e && (e.name === "NotAllowedError" || e.name === "SecurityError") ? "camera_denied" : "no_camera");
+  }
+  const video = $("card-video");
+  video.srcObject = stream;
+  try { await video.play(); } catch (_) { /* autoplay of a muted stream is allowed */ }
+  show("card");
+  render();
+  const ready = () => { $("shoot").disabled = !(video.videoWidth > 0); };
+  video.onloadedmetadata = ready;
+  ready();
+}
+
+async function shoot() {
+  const button = $("shoot");
+  button.disabled = true;
+  const video = $("card-video");
+  const blob = await grab(video, Math.min(video.videoWidth || 1280, 1920), 0.92);
+  if (!blob) { button.disabled = false; return; }
+  show("reading");
+  let answer;
+  try {
+    answer = await api(`card/${cardSide}`, { method: "POST", headers: { "content-type": "image/jpeg" }, body: blob });
+  } catch (e) {
+    if (["SessionExpired", "SessionAlreadyUsed", "CaptureLinkInvalid"].includes(e.code)) return showError(errorFor(e.code));
+    cardHints = null;
+    cardNote = null;
+    show("card");
+    render();
+    $("card-hint").textContent = t().errors.failed[1];
+    $("card-hint").className = "hint warn";
+    button.disabled = false;
+    return;
+  }
+  photosLeft = answer.photos_left;
+  if (answer.next === "finished") {
+    if (answer.result) return showResult(answer.result);
+    return load();
+  }
+  if (answer.next === "liveness") {
+    stopCamera();
+    cardSide = null;
+    return openCamera();
+  }
+  cardHints = answer.accepted ? null : answer.hints;
+  cardNote = answer.accepted ? "front_done" : null;
+  cardSide = answer.next;
+  show("card");
+  render();
+  button.disabled = false;
+}
+
 async function openCamera() {
+  $("face-steps").classList.toggle("hidden", !(session && session.product === "ID_PLUS"));
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return showError("no_camera");
   try {
     stream = await navigator.mediaDevices.getUserMedia({
@@ -184,8 +303,7 @@ function stopCamera() {
   if (stream) { stream.getTracks().forEach((track) => track.stop()); stream = null; }
 }
 
-function grab(width, quality) {
-  const video = $("video");
+function grab(video, width, quality) {
   const w = video.videoWidth || 640;
   const h = video.videoHeight || 480;
   const canvas = document.createElement("canvas");
@@ -200,7 +318,7 @@ function startHints() {
   const started = Date.now();
   const once = async () => {
     if (shownScreen !== "camera" || $("begin").dataset.running) return;
-    const blob = await grab(320, 0.7);
+    const blob = await grab($("video"), 320, 0.7);
     if (!blob) return;
     try {
       const answer = await api("hint", { method: "POST", headers: { "content-type": "image/jpeg" }, body: blob });
@@ -256,7 +374,7 @@ function perform(challenge) {
       const at = performance.now() - t0;
       const index = times.length;
       times.push(Math.round(at * 10) / 10);
-      pending.push(grab(640, 0.8).then((blob) => { frames[index] = blob; }));
+      pending.push(grab($("video"), 640, 0.8).then((blob) => { frames[index] = blob; }));
     }, interval);
     let lastKey = "";
     const tick = () => {
@@ -325,6 +443,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("agree").addEventListener("click", () => answerConsent(true));
   $("decline").addEventListener("click", () => answerConsent(false));
   $("begin").addEventListener("click", begin);
+  $("shoot").addEventListener("click", shoot);
   $("retry").addEventListener("click", () => { if (pendingUpload) upload(); });
   render();
   load();

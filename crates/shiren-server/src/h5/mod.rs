@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use shiren_store::Policy;
+use shiren_verify::sessions::cards::{self, CardAnswer};
 use shiren_verify::sessions::{self, CaptureUpload, Hints, PageResult, PageSession, Started, UploadMeta};
 use shiren_verify::{Caller, Error, ErrorCode};
 
@@ -36,6 +37,7 @@ pub fn routes(app: App) -> Router<App> {
         .route("/h5/{token}/session", get(page_session))
         .route("/h5/{token}/consent", post(consent))
         .route("/h5/{token}/hint", post(hint))
+        .route("/h5/{token}/card/{side}", post(card))
         .route("/h5/{token}/start", post(start))
         .route("/h5/{token}/frames", post(frames))
         .route_layer(from_fn_with_state(app, buffer_body))
@@ -150,6 +152,31 @@ pub async fn consent(
     responses((status = 200, body = Envelope<Hints>), (status = "4XX", body = ErrorBody)))]
 pub async fn hint(State(app): State<App>, Path(token): Path<String>, body: axum::body::Bytes) -> Reply<Hints> {
     ok(sessions::hint(&app.services, &token, body.to_vec()).await?)
+}
+
+/// ID_PLUS: a photo of one side of the ID card (the JPEG as the body; `side` is `front` or
+/// `back`), read on the server: the side is accepted, or the answer says what to fix. Only the
+/// scene's number of card photos is allowed; after the last one without both sides the session
+/// ends (209).
+#[utoipa::path(post, path = "/h5/{token}/card/{side}", tag = "capture",
+    params(("token" = String, Path), ("side" = String, Path, description = "`front` or `back`")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 200, body = Envelope<CardAnswer>), (status = "4XX", body = ErrorBody)))]
+pub async fn card(
+    State(app): State<App>,
+    Path((token, side)): Path<(String, String)>,
+    request: Request,
+) -> Reply<CardAnswer> {
+    let page = page_caller(request.extensions());
+    let side = match side.as_str() {
+        "front" => cards::Side::Front,
+        "back" => cards::Side::Back,
+        _ => return Err(ApiError::new(ErrorCode::InvalidParameter, "the side is front or back")),
+    };
+    let body = axum::body::to_bytes(request.into_body(), cards::MAX_CARD_BYTES + 1)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::ImageBytesTooLarge, "a card photo is too large"))?;
+    ok(cards::card(&app.services, &token, side, body.to_vec(), &page).await?)
 }
 
 /// The challenge (actions and colours with their times) and the one-time nonce the upload must

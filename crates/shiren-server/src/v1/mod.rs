@@ -29,7 +29,7 @@ use crate::App;
         keys::create_key, keys::list_keys, keys::disable_key, keys::enable_key, keys::delete_key,
         records::list_records, records::get_record, records::delete_record, statistics::statistics, audit::audit_log,
         verifications::create_verification, verifications::get_verification,
-        crate::h5::page_session, crate::h5::consent, crate::h5::hint, crate::h5::start, crate::h5::frames,
+        crate::h5::page_session, crate::h5::consent, crate::h5::hint, crate::h5::card, crate::h5::start, crate::h5::frames,
     ),
     components(schemas(
         crate::http::response::ErrorBody,
@@ -38,12 +38,14 @@ use crate::App;
         shiren_verify::products::IdCardOcrDetail, shiren_verify::products::BankCardOcrDetail,
         shiren_verify::sessions::SessionDetail, shiren_verify::sessions::Check,
         shiren_verify::sessions::InteractiveSettings, shiren_verify::sessions::ConsentText,
+        shiren_verify::sessions::cards::CardDocument, shiren_verify::sessions::cards::CardProgress,
+        shiren_verify::scenes::IdPlusSettings,
     )),
     tags((name = "products", description = "Verifications; each writes one record"),
          (name = "scenes", description = "Verification scenes and their settings"),
          (name = "keys", description = "Access keys (full-access keys only)"),
          (name = "records", description = "Records, statistics and the audit log"),
-         (name = "verifications", description = "Interactive verification sessions (LR_FR, ID_PRO, PV_FV)"),
+         (name = "verifications", description = "Interactive verification sessions (LR_FR, ID_PRO, PV_FV, ID_PLUS)"),
          (name = "capture", description = "The capture page's own API, authenticated by the capture link's token \
             (unsigned: the page is public; everything it sends is judged on the server)"))
 )]

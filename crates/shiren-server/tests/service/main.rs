@@ -4,6 +4,7 @@
 mod common;
 mod fuzz;
 mod hardening;
+mod id_plus;
 mod integrations;
 mod liveness;
 mod ocr;

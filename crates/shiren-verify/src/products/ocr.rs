@@ -30,7 +30,7 @@ use crate::services::Services;
 
 /// Working memory of one OCR read beyond the decoded photo: the straightened card, the
 /// detector's input and map, the line crops.
-const OCR_MEMORY: u64 = 48 << 20;
+pub(crate) const OCR_MEMORY: u64 = 48 << 20;
 
 /// ID card photos: the front, the back, or both.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -257,7 +257,7 @@ fn id_card_outcome(warnings: &[Warning], checks: &[Check]) -> SubCode {
 
 /// The fields as the record keeps them: the name and number masked as everywhere, the address
 /// to its first six characters (the province and city), the birth date to its year.
-fn mask_front(front: &Front) -> Front {
+pub(crate) fn mask_front(front: &Front) -> Front {
     let masked = |f: &Option<Field>, mask: &dyn Fn(&str) -> String| {
         f.as_ref().map(|f| Field { text: mask(&f.text), confidence: f.confidence })
     };
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(id_card_outcome(&[], &[check(false)]), SubCode::DocumentRisk);
         assert_eq!(id_card_outcome(&[Warning::GreyscaleCopy], &[]), SubCode::DocumentRisk);
         assert_eq!(
-            id_card_outcome(&[Warning::GreyscaleCopy, Warning::FieldUnreadable { field: "name" }], &[]),
+            id_card_outcome(&[Warning::GreyscaleCopy, Warning::FieldUnreadable { field: "name".into() }], &[]),
             SubCode::DocumentUnreadable
         );
         assert_eq!(id_card_outcome(&[Warning::NotAnIdCard], &[]), SubCode::DocumentUnreadable);

@@ -1,4 +1,4 @@
-//! Interactive verification sessions (LR_FR, ID_PRO, PV_FV): the vendors' InitFaceVerify /
+//! Interactive verification sessions (LR_FR, ID_PRO, PV_FV, ID_PLUS): the vendors' InitFaceVerify /
 //! DescribeFaceVerify pattern. A signed caller creates a session and gets a capture link; a
 //! person opens it, agrees (consent), receives a random challenge (`start`), performs it in
 //! front of the camera and uploads the frames; the server judges them and writes one record
@@ -7,10 +7,11 @@
 //! Every step is a conditional state change in the database (see `shiren_store::sessions`), so
 //! any node can serve any step and none can be taken twice. The capture link's token is the
 //! page's only credential: it is kept as its SHA-256, and everything the page sends is treated
-//! as an attacker's. The verdict is the server's own (GB/T 38671-2020): the page reports only
+//! as an attacker's. ID_PLUS adds the card steps between consent and challenge (`cards`). The verdict is the server's own (GB/T 38671-2020): the page reports only
 //! what the camera saw and when.
 
 pub mod callbacks;
+pub mod cards;
 pub mod challenge;
 pub mod judge;
 pub mod observe;
@@ -48,6 +49,8 @@ pub enum SessionProduct {
     IdPro,
     #[serde(rename = "PV_FV")]
     PvFv,
+    #[serde(rename = "ID_PLUS")]
+    IdPlus,
 }
 
 impl SessionProduct {
@@ -56,6 +59,7 @@ impl SessionProduct {
             SessionProduct::LrFr => Product::LrFr,
             SessionProduct::IdPro => Product::IdPro,
             SessionProduct::PvFv => Product::PvFv,
+            SessionProduct::IdPlus => Product::IdPlus,
         }
     }
 }
@@ -123,6 +127,9 @@ struct Sealed {
     reference: Option<Vec<u8>>,
     #[serde(default)]
     callback_token: Option<String>,
+    /// ID_PLUS: the card sides read so far.
+    #[serde(default)]
+    cards: cards::CardState,
 }
 
 fn token_hash(token: &str) -> String {
@@ -187,7 +194,7 @@ pub async fn create(
                 .map_err(|e| Error::from(e).about("reference_image"))?;
             sealed.reference = Some(template_to_bytes(&template));
         }
-        SessionProduct::LrFr => {
+        SessionProduct::LrFr | SessionProduct::IdPlus => {
             if request.name.is_some() || request.id_number.is_some() {
                 return Err(not_for("name and id_number"));
             }
@@ -287,6 +294,10 @@ pub struct SessionView {
     /// How the callback stands: attempts, delivered, last error.
     #[schema(value_type = Object)]
     pub callback: Option<serde_json::Value>,
+    /// ID_PLUS, once finished, to full-access keys: the card's fields in full, with the
+    /// cross-checks and warnings, for as long as the session is kept (a week past its expiry);
+    /// the record (`material.document`) keeps them masked.
+    pub document: Option<cards::CardDocument>,
 }
 
 pub async fn describe(services: &Services, caller: &Caller, id: &str) -> Result<SessionView, Error> {
@@ -310,7 +321,15 @@ pub async fn describe(services: &Services, caller: &Caller, id: &str) -> Result<
         serde_json::json!({ "attempts": attempts, "delivered_at": delivered, "last_error": error })
     });
     let consent = row.consent.as_deref().map(serde_json::from_str).transpose().map_err(Error::internal)?;
+    // In full to full-access keys only: read-only keys see what records show, masked.
+    let full_access = caller.policy == shiren_store::Policy::Full;
+    let document = if row.product == Product::IdPlus.code() && row.state == "finished" && full_access {
+        cards::document_of(&sealed_of(services, &row)?.cards, &services.regions).0
+    } else {
+        None
+    };
     Ok(SessionView {
+        document,
         state: state_of(&row, now).to_string(),
         verification_id: row.id,
         scene_id: row.scene_id,
@@ -371,6 +390,8 @@ pub struct PageSession {
     pub challenge: Option<Challenge>,
     /// The verdict screen's data, once finished.
     pub result: Option<PageResult>,
+    /// ID_PLUS: the card sides accepted so far.
+    pub cards: Option<cards::CardProgress>,
 }
 
 /// The verdict screen's data: no scores.
@@ -406,7 +427,13 @@ pub async fn page_session(services: &Services, token: &str) -> Result<PageSessio
         (Some(text), "capturing") => Some(serde_json::from_str(text).map_err(Error::internal)?),
         _ => None,
     };
+    let cards = if row.product == Product::IdPlus.code() {
+        Some(cards::progress(&sealed_of(services, &row)?.cards, scene.settings.id_plus.max_card_photos))
+    } else {
+        None
+    };
     Ok(PageSession {
+        cards,
         state: state_of(&row, now_ms()).to_string(),
         product: row.product.clone(),
         liveness: row.liveness.clone(),
@@ -465,6 +492,13 @@ pub struct Started {
 pub async fn start(services: &Services, token: &str, page: &Caller) -> Result<Started, Error> {
     let row = by_token(services, token).await?;
     let now = now_ms();
+    if row.state == "consented"
+        && row.expires_at > now
+        && row.product == Product::IdPlus.code()
+        && !sealed_of(services, &row)?.cards.complete()
+    {
+        return Err(Error::of(ErrorCode::CardsRequired));
+    }
     if row.state == "consented" && row.expires_at > now {
         let model = LivenessModel::parse(&row.liveness).ok_or_else(|| Error::internal("unknown liveness model"))?;
         let issued = Issued { challenge: challenge::issue(model)?, nonce: shiren_store::random_token(32)? };
@@ -643,6 +677,19 @@ pub async fn frames(
     } else {
         judge_upload(&mut call, &row, &issued.challenge, &sealed, upload, elapsed).await
     };
+    finish(services, &row, call, outcome, sealed.callback_token.as_deref()).await
+}
+
+/// Ends a claimed (`judging`) session: records the outcome under the session's id, stores it
+/// with the session, queues the callback, and returns the result screen's data (or the error
+/// the verification failed with).
+async fn finish(
+    services: &Services,
+    row: &SessionRow,
+    call: Call<'_>,
+    outcome: Result<Verdict, Error>,
+    callback_token: Option<&str>,
+) -> Result<PageResult, Error> {
     let concluded = call.conclude(outcome).await;
     let (verification, failed_check) = match concluded {
         Ok(v) => {
@@ -672,7 +719,7 @@ pub async fn frames(
     };
     let text = serde_json::to_string(&stored).map_err(Error::internal)?;
     services.store.finish_session(&row.id, &text, &row.id, now_ms()).await?;
-    callbacks::enqueue(services, &row, &stored, sealed.callback_token.as_deref()).await;
+    callbacks::enqueue(services, row, &stored, callback_token).await;
     let finished = services.store.session(&row.id).await?.ok_or_else(|| Error::internal("session vanished"))?;
     match verification {
         Ok(_) => page_result(&finished).ok_or_else(|| Error::internal("a finished session without an outcome")),
@@ -707,8 +754,35 @@ pub struct SessionDetail {
     /// Cosine similarity of the best frame to the reference (ID_PRO, PV_FV).
     pub similarity: Option<f32>,
     pub far_level: Option<String>,
-    /// ID_PRO: the authority provider that answered.
+    /// ID_PRO, and ID_PLUS when the scene compares with the authority: the provider that
+    /// answered.
     pub authority: Option<&'static str>,
+    /// ID_PLUS: the card as read (the fields masked in the record).
+    pub document: Option<cards::CardDocument>,
+    /// ID_PLUS with the authority: cosine similarity of the best frame to the authority's
+    /// reference, and its score (`similarity` and the record's score are the card portrait's).
+    pub authority_similarity: Option<f32>,
+    pub authority_score: Option<f64>,
+}
+
+impl SessionDetail {
+    /// A session's detail before anything was measured.
+    fn empty(liveness: LivenessModel) -> Self {
+        Self {
+            liveness,
+            actions: Vec::new(),
+            colours: Vec::new(),
+            checks: Vec::new(),
+            frames: 0,
+            best_frame_quality: None,
+            similarity: None,
+            far_level: None,
+            authority: None,
+            document: None,
+            authority_similarity: None,
+            authority_score: None,
+        }
+    }
 }
 
 /// The judgement proper: measure the frames in the pool, apply every check, then the replay
@@ -820,16 +894,16 @@ async fn judge_upload(
     }
     let liveness_ok = checks.iter().all(|c| c.passed);
     let mut detail = SessionDetail {
-        liveness: challenge.liveness,
         actions: challenge.steps.iter().map(|s| s.action).collect(),
         colours: challenge.flashes.iter().map(|f| f.colour).collect(),
         checks,
         frames: readings.len(),
         best_frame_quality: best_quality.map(round2),
-        similarity: None,
-        far_level: None,
-        authority: None,
+        ..SessionDetail::empty(challenge.liveness)
     };
+    if call.product() == Product::IdPlus {
+        return judge_id_plus(call, sealed, detail, best.map(|b| b.embedding.clone()), liveness_ok, best_quality).await;
+    }
     let verdict = |code, detail: SessionDetail| Verdict {
         quality: best_quality.map(round2),
         ..Verdict::new(code, Detail::Session(detail))
@@ -847,29 +921,10 @@ async fn judge_upload(
             let (Some(name), Some(number)) = (sealed.name.clone(), sealed.id_number.clone()) else {
                 return Err(Error::internal("an ID_PRO session without its identity"));
             };
-            let asked = Instant::now();
-            let query = AuthorityQuery { name, id_number: number, phone: None, bank_card: None, want_reference: true };
-            let answer = services.authority.lookup(&query).await;
-            call.time("authority", asked);
             detail.authority = Some(services.authority.name());
-            match answer? {
-                AuthorityAnswer::NotFound => return Ok(verdict(SubCode::IdentityNotFound, detail)),
-                AuthorityAnswer::Found { name_matches: false, .. } => {
-                    return Ok(verdict(SubCode::NameMismatch, detail));
-                }
-                AuthorityAnswer::Found { reference: None, .. } => return Ok(verdict(SubCode::NoReference, detail)),
-                AuthorityAnswer::Found { reference: Some(Reference::Template(t)), .. } => Some(t),
-                AuthorityAnswer::Found { reference: Some(Reference::Photo(photo)), .. } => {
-                    let memory = services.engine.plan(&photo).map(|p| p.memory_bytes).unwrap_or(0);
-                    let engine = services.engine.clone();
-                    match services.pool.run(memory, move || engine.subject_embedding(&photo)).await? {
-                        Ok((e, _)) => Some(e),
-                        Err(e) if e.is_bad_input() || matches!(e, FaceError::NoFace) => {
-                            return Ok(verdict(SubCode::NoReference, detail));
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+            match authority_reference(call, name, number).await? {
+                Ok(template) => Some(template),
+                Err(code) => return Ok(verdict(code, detail)),
             }
         }
         _ => return Ok(verdict(SubCode::Pass, detail)),
@@ -886,6 +941,115 @@ async fn judge_upload(
         threshold: Some(f64::from(threshold)),
         comparisons: 1,
         ..verdict(rules::comparison(score, threshold), detail)
+    })
+}
+
+/// The authority's reference template for a claimed identity, or the SubCode that ends the
+/// verification without one (201 name mismatch, 202 not found, 203 no usable reference).
+async fn authority_reference(
+    call: &mut Call<'_>,
+    name: String,
+    id_number: String,
+) -> Result<Result<Vec<f32>, SubCode>, Error> {
+    let services = call.services;
+    let asked = Instant::now();
+    let query = AuthorityQuery { name, id_number, phone: None, bank_card: None, want_reference: true };
+    let answer = services.authority.lookup(&query).await;
+    call.time("authority", asked);
+    Ok(match answer? {
+        AuthorityAnswer::NotFound => Err(SubCode::IdentityNotFound),
+        AuthorityAnswer::Found { name_matches: false, .. } => Err(SubCode::NameMismatch),
+        AuthorityAnswer::Found { reference: None, .. } => Err(SubCode::NoReference),
+        AuthorityAnswer::Found { reference: Some(Reference::Template(t)), .. } => Ok(t),
+        AuthorityAnswer::Found { reference: Some(Reference::Photo(photo)), .. } => {
+            let memory = services.engine.plan(&photo).map(|p| p.memory_bytes).unwrap_or(0);
+            let engine = services.engine.clone();
+            match services.pool.run(memory, move || engine.subject_embedding(&photo)).await? {
+                Ok((e, _)) => Ok(e),
+                Err(e) if e.is_bad_input() || matches!(e, FaceError::NoFace) => Err(SubCode::NoReference),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    })
+}
+
+/// ID_PLUS's verdict once the liveness checks are measured: liveness, then quality, then the
+/// card (a copy, a screen, two cards, failed cross-checks: 208), then the best frame against
+/// the card's portrait, then, when the scene asks, against the authority's reference of the
+/// identity read from the card. Every failure keeps what was measured before it.
+async fn judge_id_plus(
+    call: &mut Call<'_>,
+    sealed: &Sealed,
+    mut detail: SessionDetail,
+    best: Option<Vec<f32>>,
+    liveness_ok: bool,
+    best_quality: Option<f32>,
+) -> Result<Verdict, Error> {
+    let services = call.services;
+    for photo in cards::photos(&sealed.cards) {
+        call.keep_image(photo);
+    }
+    let (document, masked) = cards::document_of(&sealed.cards, &services.regions);
+    let at_risk = document.as_ref().is_none_or(|d| d.at_risk());
+    if let Some(front) = document.as_ref().and_then(|d| d.front.as_ref())
+        && let Some(number) = &front.id_number
+    {
+        let name = front.name.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+        call.claim_identity(name, number.text.clone());
+    }
+    let portrait = sealed.cards.front.as_ref().and_then(|f| f.portrait.as_deref()).and_then(template_from_bytes);
+    let far = call.scene.settings.far_level;
+    let threshold = far.score_threshold();
+    let score_of = |template: &[f32], best: &[f32]| {
+        let similarity = shiren_face::cosine(best, template);
+        (similarity, services.engine.config().calibration.score(similarity))
+    };
+    let mut sub_code = if !liveness_ok {
+        SubCode::LivenessRisk
+    } else if !best_quality.is_some_and(|q| q >= call.scene.settings.interactive.min_best_frame_quality) {
+        SubCode::LowQuality
+    } else if at_risk {
+        SubCode::DocumentRisk
+    } else {
+        SubCode::Pass
+    };
+    let mut score = None;
+    let mut comparisons = 0;
+    if sub_code == SubCode::Pass {
+        let (Some(best), Some(portrait)) = (best.as_deref(), portrait.as_deref()) else {
+            return Err(Error::internal("an ID_PLUS session without its best frame or card portrait"));
+        };
+        let (similarity, card_score) = score_of(portrait, best);
+        detail.similarity = Some((similarity * 1000.0).round() / 1000.0);
+        detail.far_level = Some(far.label().to_string());
+        score = Some(round2(card_score));
+        comparisons += 1;
+        sub_code = rules::comparison(card_score, threshold);
+        if sub_code == SubCode::Pass && call.scene.settings.id_plus.compare_with_authority {
+            let front = document.as_ref().and_then(|d| d.front.as_ref());
+            let name = front.and_then(|f| f.name.as_ref()).map(|n| n.text.clone()).unwrap_or_default();
+            let number = front.and_then(|f| f.id_number.as_ref()).map(|n| n.text.clone()).unwrap_or_default();
+            detail.authority = Some(services.authority.name());
+            match authority_reference(call, name, number).await? {
+                Ok(reference) => {
+                    let (similarity, authority_score) = score_of(&reference, best);
+                    detail.authority_similarity = Some((similarity * 1000.0).round() / 1000.0);
+                    detail.authority_score = Some(round2(authority_score));
+                    comparisons += 1;
+                    sub_code = rules::comparison(authority_score, threshold);
+                }
+                Err(code) => sub_code = code,
+            }
+        }
+    }
+    let record = SessionDetail { document: masked, ..detail.clone() };
+    Ok(Verdict {
+        score,
+        threshold: score.map(|_| f64::from(threshold)),
+        quality: best_quality.map(round2),
+        comparisons,
+        record_detail: Some(Detail::Session(record)),
+        ..Verdict::new(sub_code, Detail::Session(SessionDetail { document, ..detail }))
     })
 }
 
