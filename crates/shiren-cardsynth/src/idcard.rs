@@ -12,6 +12,8 @@ use image::imageops::{self, FilterType};
 
 use crate::draw::{blend, fill_disk, fill_polygon, fill_ring, guilloche, linear_gradient, mix, star};
 use crate::fonts::{Face, Fonts, Style};
+use shiren_idcard::DocumentKind;
+
 use crate::truth::IdCardTruth;
 use crate::{CARD_HEIGHT, CARD_WIDTH};
 
@@ -78,8 +80,11 @@ pub(crate) fn render_front(fonts: &Fonts, truth: &IdCardTruth, portrait: &RgbIma
 
     label(fonts, &mut card, "性别", LABEL_X, SEX_Y);
     value(fonts, &mut card, &truth.sex, VALUE_X, SEX_Y);
-    label(fonts, &mut card, "民族", 0.315 * W, SEX_Y);
-    value(fonts, &mut card, &truth.ethnicity, 0.41 * W, SEX_Y);
+    // Residence permits print no ethnicity.
+    if !truth.ethnicity.is_empty() {
+        label(fonts, &mut card, "民族", 0.315 * W, SEX_Y);
+        value(fonts, &mut card, &truth.ethnicity, 0.41 * W, SEX_Y);
+    }
 
     label(fonts, &mut card, "出生", LABEL_X, BIRTH_Y);
     // The card prints 1990 年 1 月 5 日: numbers as values, 年 月 日 as labels, no zero padding.
@@ -141,19 +146,32 @@ pub(crate) fn render_back(fonts: &Fonts, truth: &IdCardTruth) -> RgbImage {
 
     let title = Style::new(Face::Bold, 40.0, [30, 30, 34]).spaced(8.0);
     fonts.draw(&mut card, &title, "中华人民共和国", 0.39 * W, 0.21 * H);
-    let big = Style::new(Face::Bold, 60.0, [30, 30, 34]).spaced(22.0);
-    fonts.draw(&mut card, &big, "居民身份证", 0.38 * W, 0.37 * H);
+    let (title, spacing) = match truth.kind {
+        DocumentKind::TaiwanResidencePermit => ("台湾居民居住证", 6.0),
+        DocumentKind::HongKongResidencePermit | DocumentKind::MacaoResidencePermit => ("港澳居民居住证", 6.0),
+        _ => ("居民身份证", 22.0),
+    };
+    let big = fonts.fit(Style::new(Face::Bold, 60.0, [30, 30, 34]).spaced(spacing), title, W - 0.38 * W - 0.04 * W);
+    fonts.draw(&mut card, &big, title, 0.38 * W, 0.37 * H);
 
     let label_style = Style::new(Face::Sans, LABEL_SIZE, LABEL).spaced(5.0);
     let value_x = 0.38 * W;
     let room = W - value_x - 0.04 * W;
-    fonts.draw(&mut card, &label_style, "签发机关", 0.2 * W, 0.72 * H);
-    let authority = fonts.fit(Style::new(Face::Sans, 32.0, VALUE), &truth.authority, room);
-    fonts.draw(&mut card, &authority, &truth.authority, value_x, 0.72 * H);
-    fonts.draw(&mut card, &label_style, "有效期限", 0.2 * W, 0.84 * H);
     let validity = truth.validity_text();
-    let period = fonts.fit(Style::new(Face::Sans, 32.0, VALUE), &validity, room);
-    fonts.draw(&mut card, &period, &validity, value_x, 0.84 * H);
+    let mut rows = vec![("签发机关", truth.authority.as_str()), ("有效期限", validity.as_str())];
+    if !truth.pass_number.is_empty() {
+        rows.push(("签发次数", truth.issue_count.as_str()));
+        rows.push(("通行证号码", truth.pass_number.as_str()));
+    }
+    // Two rows under the title, or four on a permit, closer together.
+    let (first, step) = if rows.len() == 2 { (0.72 * H, 0.12 * H) } else { (0.58 * H, 0.105 * H) };
+    for (i, (label_text, text)) in rows.iter().enumerate() {
+        let y = first + i as f32 * step;
+        let style = if label_text.chars().count() > 4 { label_style.spaced(1.0) } else { label_style };
+        fonts.draw(&mut card, &style, label_text, 0.2 * W, y);
+        let value_style = fonts.fit(Style::new(Face::Sans, 32.0, VALUE), text, room);
+        fonts.draw(&mut card, &value_style, text, value_x, y);
+    }
     card
 }
 

@@ -127,6 +127,14 @@ impl CardSynth {
         truth::draw_id_card(&mut rng, place, &self.surnames, &self.given_name_chars)
     }
 
+    /// The contents of a residence permit of `kind` (Hong Kong, Macao or Taiwan residents),
+    /// determined by `seed`.
+    pub fn residence_permit_truth(&self, seed: u64, kind: shiren_idcard::DocumentKind) -> IdCardTruth {
+        let mut rng = rng::Rng::new(seed, ID_CARD_SALT ^ 0x9E57);
+        let place = &self.places[rng.below(self.places.len() as u64) as usize];
+        truth::draw_permit(&mut rng, place, &self.surnames, &self.given_name_chars, kind)
+    }
+
     /// The front of the card on the canonical canvas, with `portrait` scaled and cropped to fill
     /// the photo box (its top kept: faces sit in the upper part of a portrait).
     pub fn render_id_front(&self, truth: &IdCardTruth, portrait: &RgbImage) -> RgbImage {

@@ -7,7 +7,7 @@
 //! The text fields are exactly what an OCR reader of the card should return, so a test compares
 //! its reading with them directly.
 
-use shiren_idcard::{Date, RegionTable, check_character};
+use shiren_idcard::{Date, DocumentKind, RegionTable, check_character};
 
 use crate::lists::{COMPOUND_SURNAMES, ESTATES, ETHNICITIES, ROAD_KINDS, ROADS, TOWNS, VILLAGES};
 use crate::rng::Rng;
@@ -42,6 +42,14 @@ pub struct IdCardTruth {
     pub valid_from: String,
     /// `YYYY-MM-DD`, or `长期` for a long-term card.
     pub valid_until: String,
+    /// The resident card, or one of the residence permits of Hong Kong, Macao and Taiwan
+    /// residents (no ethnicity, a number under 810000, 820000 or 830000, five years' validity,
+    /// an issue count and a travel permit's number on the back).
+    pub kind: DocumentKind,
+    /// Permits: 签发次数, two digits; empty on the resident card.
+    pub issue_count: String,
+    /// Permits: 通行证号码; empty on the resident card.
+    pub pass_number: String,
 }
 
 impl IdCardTruth {
@@ -159,7 +167,41 @@ pub(crate) fn draw_id_card(rng: &mut Rng, place: &Place, surnames: &[char], give
         authority: place.authority.clone(),
         valid_from: valid_from.to_string(),
         valid_until: valid_until.map_or_else(|| "长期".to_string(), |d| d.to_string()),
+        kind: DocumentKind::ResidentIdCard,
+        issue_count: String::new(),
+        pass_number: String::new(),
     }
+}
+
+/// A residence permit of `kind`'s holder living at `place`: the resident card's person without
+/// an ethnicity, the permit's number prefix, issued since 2018 for five years.
+pub(crate) fn draw_permit(
+    rng: &mut Rng,
+    place: &Place,
+    surnames: &[char],
+    given: &[char],
+    kind: DocumentKind,
+) -> IdCardTruth {
+    let mut truth = draw_id_card(rng, place, surnames, given);
+    let (prefix, letter) = match kind {
+        DocumentKind::MacaoResidencePermit => ("820000", "M"),
+        DocumentKind::TaiwanResidencePermit => ("830000", ""),
+        _ => ("810000", "H"),
+    };
+    let first17 = format!("{prefix}{}", &truth.id_number[6..17]);
+    truth.id_number = format!("{first17}{}", check_character(&first17).unwrap_or('X'));
+    truth.ethnicity = String::new();
+    // `Date::parse` takes API dates (1970 on); the birth can be earlier.
+    let part = |range: std::ops::Range<usize>| truth.birth.get(range).and_then(|s| s.parse::<u16>().ok()).unwrap_or(1);
+    let birth = Date::new(part(0..4), part(5..7) as u8, part(8..10) as u8).unwrap_or_else(Date::today_in_china);
+    let earliest = day(2018, 9, 1).max(birth.to_unix_days() + 1);
+    let from = date_from_days(rng.between(earliest, day(2025, 12, 31).max(earliest)));
+    truth.valid_from = from.to_string();
+    truth.valid_until = add_years(from, 5).to_string();
+    truth.issue_count = format!("{:02}", rng.between(1, 3));
+    truth.pass_number = format!("{letter}{:08}", rng.below(100_000_000));
+    truth.kind = kind;
+    truth
 }
 
 fn draw_name(rng: &mut Rng, surnames: &[char], given: &[char]) -> String {
@@ -322,6 +364,9 @@ mod tests {
             authority: String::new(),
             valid_from: "2015-03-01".to_string(),
             valid_until: "长期".to_string(),
+            kind: DocumentKind::ResidentIdCard,
+            issue_count: String::new(),
+            pass_number: String::new(),
         };
         assert_eq!(truth.address_lines(), ["河南省安阳市文峰区幸福", "路123号5栋2单元1", "502室"]);
         assert_eq!(truth.validity_text(), "2015.03.01-长期");

@@ -1,6 +1,9 @@
 //! The PRC resident identity card (GB 11643 number, the 2004 layout), read from the OCR lines of
 //! an upright card: which side it is, each printed field, and the cross-checks between the
-//! fields and the number.
+//! fields and the number. The residence permits of Hong Kong, Macao and Taiwan residents share
+//! the layout without 民族, and add 签发次数 and 通行证号码 on the back; the foreigner's permanent
+//! residence card is recognised by its number and title, its number validated (its own layout is
+//! not read).
 //!
 //! The layout is fixed: on the front, a label column (姓名, 性别/民族, 出生, 住址, 公民身份号码)
 //! with values to its right and the portrait on the right; on the back, 签发机关 and 有效期限
@@ -11,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use shiren_calendar::Date;
-use shiren_idcard::{IdNumberError, RegionTable, Sex};
+use shiren_idcard::{DocumentKind, IdNumberError, RegionTable, Sex};
 use shiren_ocr::TextLine;
 use shiren_ocr::detect::reading_order_by;
 
@@ -74,6 +77,17 @@ pub struct Back {
     pub valid_from: Option<Field>,
     /// Last day of validity, `YYYY-MM-DD`, or `长期` (no end).
     pub valid_until: Option<Field>,
+    /// Residence permits: 签发次数, the number of times a permit was issued (two digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_count: Option<Field>,
+    /// Residence permits: 通行证号码, the number of the holder's travel permit (a letter H or M
+    /// and 8 digits for Hong Kong and Macao residents, 8 digits for Taiwan residents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_number: Option<Field>,
+    /// The document the back's title names (`resident_id_card`, `hong_kong_residence_permit` for
+    /// both Hong Kong and Macao permits, `taiwan_residence_permit`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_kind: Option<DocumentKind>,
 }
 
 /// Every field of both sides by its API name, as read (empty when not read), front first.
@@ -100,7 +114,11 @@ pub const LONG_TERM: &str = "长期";
 pub fn side_of(lines: &[TextLine]) -> Option<Side> {
     let text: String = lines.iter().map(|l| compact(&l.text)).collect::<Vec<_>>().join("\n");
     let front = find_id_number(&text).is_some() || text.contains("公民身份") || text.contains("住址");
-    let back = text.contains("签发") || text.contains("有效期") || text.contains("居民身份证");
+    let back = text.contains("签发")
+        || text.contains("有效期")
+        || text.contains("居民身份证")
+        || text.contains("居住证")
+        || text.contains("永久居留");
     match (front, back) {
         (true, false) => Some(Side::Front),
         (false, true) => Some(Side::Back),
@@ -195,10 +213,21 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
 /// Reads the back from the lines of an upright card `width` pixels wide.
 pub fn read_back(lines: &[TextLine], width: f32) -> Back {
     let mut back = Back::default();
+    let all: String = lines.iter().map(|l| compact(&l.text)).collect();
+    back.title_kind = DocumentKind::of_title(&all);
     let rows = rows(lines);
     for row in &rows {
         let text = row_text(row);
-        if let Some((from, until)) = validity_in(&text) {
+        if text.contains("次数") {
+            let count = digit_runs(&text).into_iter().next().unwrap_or_default();
+            if !count.is_empty() {
+                back.issue_count = Some(Field::new(count.to_string(), row));
+            }
+        } else if text.contains("通行证") {
+            if let Some(pass) = pass_number_in(&text) {
+                back.pass_number = Some(Field::new(pass, row));
+            }
+        } else if let Some((from, until)) = validity_in(&text) {
             back.valid_from = Some(Field::new(from, row));
             back.valid_until = Some(Field::new(until, row));
         } else if text.contains("签发") || text.contains("机关") {
@@ -209,6 +238,21 @@ pub fn read_back(lines: &[TextLine], width: f32) -> Back {
         }
     }
     back
+}
+
+/// A travel permit's number after its label: an optional H or M and 8 to 10 digits.
+fn pass_number_in(text: &str) -> Option<String> {
+    let after = text.split_once("号码").map_or(text, |(_, rest)| rest);
+    let chars: Vec<char> = after.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let start = chars.iter().position(|c| c.is_ascii_digit() || matches!(c.to_ascii_uppercase(), 'H' | 'M'))?;
+    let pass: String = chars[start..].iter().map(|c| c.to_ascii_uppercase()).collect();
+    let digits = pass.trim_start_matches(['H', 'M']);
+    ((8..=10).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(pass)
+}
+
+/// The document a front's number belongs to, when a number was read.
+pub fn front_kind(front: &Front) -> Option<DocumentKind> {
+    front.id_number.as_ref().map(|n| DocumentKind::of_number(&n.text))
 }
 
 /// Groups lines into rows (lines whose vertical centres are within half a line height), each row
@@ -381,7 +425,7 @@ fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
 pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &RegionTable) -> Vec<Check> {
     let mut checks = Vec::new();
     let number = front.and_then(|f| f.id_number.as_ref()).map(|f| f.text.clone());
-    let parsed = number.as_deref().map(|n| shiren_idcard::validate(n, regions, Date::today_in_china()));
+    let parsed = number.as_deref().map(|n| shiren_idcard::validate_document(n, regions, Date::today_in_china()));
     if let Some(result) = &parsed {
         match result {
             Err(IdNumberError::WrongCheckCharacter { .. }) => {
@@ -392,9 +436,14 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
                 checks.push(check("region", false, "the number's region code is not a known one"));
             }
             Err(e) => checks.push(check("check_character", false, format!("the number is not valid: {e}"))),
-            Ok(_) => {
+            Ok(n) => {
                 checks.push(check("check_character", true, "the check character matches"));
-                checks.push(check("region", true, "the region code is known"));
+                let region = match n.kind {
+                    DocumentKind::ResidentIdCard => "the region code is known",
+                    DocumentKind::ForeignPermanentResidentCard => "a foreigner's permanent residence card's number",
+                    _ => "a residence permit's number (810000, 820000 or 830000)",
+                };
+                checks.push(check("region", true, region));
             }
         }
     }
@@ -404,8 +453,8 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
             let same = birth.text == id.birth_date.to_string();
             checks.push(check("birth_date", same, "the printed birth date against the number's"));
         }
-        if let Some(sex) = &front.sex {
-            let number_sex = match id.sex {
+        if let (Some(sex), Some(number_sex)) = (&front.sex, id.sex) {
+            let number_sex = match number_sex {
                 Sex::Male => "男",
                 Sex::Female => "女",
             };
@@ -420,10 +469,22 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
         && let (Some(from), Some(until)) = (&back.valid_from, &back.valid_until)
         && let Ok(start) = Date::parse(&from.text)
     {
-        let (passed, detail) = validity_consistent(id.birth_date, start, &until.text);
+        let (passed, detail) = if id.kind.is_residence_permit() {
+            permit_validity(start, &until.text)
+        } else {
+            validity_consistent(id.birth_date, start, &until.text)
+        };
         checks.push(check("validity_period", passed, detail));
     }
     checks
+}
+
+/// A residence permit is valid five years whatever the holder's age.
+fn permit_validity(start: Date, until: &str) -> (bool, String) {
+    let expected =
+        Date::new(start.year() + 5, start.month(), start.day()).or_else(|| Date::new(start.year() + 5, 3, 1));
+    let passed = Date::parse(until).ok().zip(expected).is_some_and(|(end, expected)| end == expected);
+    (passed, "a residence permit: valid 5 years".into())
 }
 
 /// The length of validity a card issued on `start` to someone born on `birth` must have: under

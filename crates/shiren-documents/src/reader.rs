@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use shiren_idcard::RegionTable;
+use shiren_idcard::{DocumentKind, RegionTable};
 use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine};
 
 use crate::idcard::{self, Back, Check, Field, Front, Side};
@@ -83,6 +83,8 @@ pub struct Measures {
 #[derive(Debug, Clone, Serialize)]
 pub struct SideReading {
     pub side: Option<Side>,
+    /// The document, from the front's number or the back's title.
+    pub document: Option<DocumentKind>,
     pub front: Option<Front>,
     pub back: Option<Back>,
     /// Clockwise turn, in degrees, that made the straightened card upright.
@@ -103,6 +105,8 @@ pub struct SideReading {
 /// Both sides read together.
 #[derive(Debug, Clone, Serialize)]
 pub struct IdCardReading {
+    /// The document: the front's number's, else the back's title's.
+    pub document: Option<DocumentKind>,
     pub front: Option<Front>,
     pub back: Option<Back>,
     pub checks: Vec<Check>,
@@ -138,7 +142,12 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
     let (front, back) = match side {
         Some(Side::Front) => {
             let mut front = idcard::read_front(&page.lines, width);
-            reread_missing(engine, &page.image, &page.lines, &mut front)?;
+            if idcard::front_kind(&front) == Some(DocumentKind::ForeignPermanentResidentCard) {
+                // Its layout is not the resident card's: only the number is taken from it.
+                front = Front { id_number: front.id_number, ..Front::default() };
+            } else {
+                reread_missing(engine, &page.image, &page.lines, &mut front)?;
+            }
             (Some(front), None)
         }
         Some(Side::Back) => (None, Some(idcard::read_back(&page.lines, width))),
@@ -172,19 +181,25 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
             warnings.push(Warning::Glare { field: Cow::Borrowed(field) });
         }
     }
+    let document = match (&front, &back) {
+        (Some(f), _) => idcard::front_kind(f),
+        (_, Some(b)) => b.title_kind,
+        _ => None,
+    };
     match (&front, &back) {
-        (Some(f), _) => unreadable_fields(
-            &[
-                ("name", &f.name),
-                ("sex", &f.sex),
-                ("ethnicity", &f.ethnicity),
-                ("birth_date", &f.birth_date),
-                ("address", &f.address),
-                ("id_number", &f.id_number),
-            ],
-            settings,
-            &mut warnings,
-        ),
+        (Some(f), _) => {
+            let mut expected = vec![("name", &f.name), ("sex", &f.sex)];
+            // Only the resident card prints 民族; the foreigner's card has no address either.
+            if document.is_none_or(|d| d == DocumentKind::ResidentIdCard) {
+                expected.push(("ethnicity", &f.ethnicity));
+            }
+            expected.push(("birth_date", &f.birth_date));
+            if document != Some(DocumentKind::ForeignPermanentResidentCard) {
+                expected.push(("address", &f.address));
+            }
+            expected.push(("id_number", &f.id_number));
+            unreadable_fields(&expected, settings, &mut warnings)
+        }
         (_, Some(b)) => unreadable_fields(
             &[
                 ("issuing_authority", &b.issuing_authority),
@@ -199,6 +214,7 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
     let portrait_area = (side == Some(Side::Front)).then(|| share_quad(PORTRAIT));
     Ok(SideReading {
         side,
+        document,
         front,
         back,
         rotation: page.rotation.degrees(),
@@ -280,16 +296,21 @@ pub fn combine(sides: Vec<SideReading>, regions: &RegionTable) -> IdCardReading 
         (Some(f), Some(b)) => same_card(f, b),
         _ => true,
     };
+    let document = front.as_ref().and_then(idcard::front_kind).or(back.as_ref().and_then(|b| b.title_kind));
     if same_side_twice || !one_card {
         warnings.push(Warning::FrontBackMismatch);
     }
-    IdCardReading { front, back, checks, warnings, sides }
+    IdCardReading { document, front, back, checks, warnings, sides }
 }
 
 /// Whether a front and a back read apart can be the two sides of one card (the same test
 /// `combine` applies; for sides photographed in separate steps).
 pub fn same_card(front: &Front, back: &Back) -> bool {
-    same_place(front, back)
+    let kinds_agree = match (idcard::front_kind(front), back.title_kind) {
+        (Some(f), Some(b)) => f.same_card(b),
+        _ => true,
+    };
+    kinds_agree && same_place(front, back)
 }
 
 /// Whether the back's issuing authority names a place of the front's address: a police bureau

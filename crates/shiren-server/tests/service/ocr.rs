@@ -21,6 +21,7 @@ async fn the_specimen_card_is_read_and_recorded_masked() {
     let r = service.call("POST", "/v1/ocr/idcard", Some(body)).await;
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.data()["product"], "ID_OCR");
+    assert_eq!(r.data()["detail"]["document"], "resident_id_card", "{}", r.json);
     for (name, want) in [
         ("name", "二哈"),
         ("sex", "男"),

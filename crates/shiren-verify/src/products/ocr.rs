@@ -17,7 +17,7 @@ use shiren_documents::bankcard::{self, BankCardReading, BinTable, CardType};
 use shiren_documents::idcard::{Back, Check, Field, Front, Side};
 use shiren_documents::reader::{self, Measures, ReaderSettings, SideReading, Warning};
 use shiren_face::{DecodeLimits, Engine};
-use shiren_idcard::{RegionTable, mask_bank_card, mask_id_number, mask_name};
+use shiren_idcard::{DocumentKind, RegionTable, mask_bank_card, mask_id_number, mask_name};
 use shiren_ocr::{OcrEngine, Quad};
 
 use super::{Detail, Verification};
@@ -105,10 +105,16 @@ pub struct PortraitView {
 /// ID_OCR's findings.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdCardOcrDetail {
+    /// `resident_id_card`, `hong_kong_residence_permit`, `macao_residence_permit`,
+    /// `taiwan_residence_permit` or `foreign_permanent_resident_card` (number validated, its
+    /// other fields not read), from the number or the back's title; null when neither was read.
+    #[schema(value_type = Option<String>)]
+    pub document: Option<DocumentKind>,
     /// 姓名, 性别, 民族, 出生 (YYYY-MM-DD), 住址, 公民身份号码: each `{text, confidence}`.
     #[schema(value_type = Object)]
     pub front: Option<Front>,
-    /// 签发机关, 有效期限 (`valid_from`, `valid_until`: a date or 长期).
+    /// 签发机关, 有效期限 (`valid_from`, `valid_until`: a date or 长期); on residence permits also
+    /// 签发次数 (`issue_count`) and 通行证号码 (`pass_number`, masked in the record).
     #[schema(value_type = Object)]
     pub back: Option<Back>,
     /// Cross-checks: `check_character`, `region`, `birth_date`, `sex`, `ethnicity`,
@@ -195,6 +201,7 @@ async fn judge_id_card(
     }
     let masked = IdCardOcrDetail {
         front: detail.front.as_ref().map(mask_front),
+        back: detail.back.as_ref().map(mask_back),
         portrait: detail.portrait.as_ref().map(|p| PortraitView { face_found: p.face_found, jpeg_base64: None }),
         ..detail.clone()
     };
@@ -229,6 +236,7 @@ pub fn id_card_detail(
     }
     let sub_code = id_card_outcome(&combined.warnings, &combined.checks);
     let detail = IdCardOcrDetail {
+        document: combined.document,
         front: combined.front,
         back: combined.back,
         checks: combined.checks,
@@ -271,6 +279,19 @@ pub(crate) fn mask_front(front: &Front) -> Front {
         birth_date: masked(&front.birth_date, &|t| format!("{}-**-**", t.get(..4).unwrap_or("****"))),
         ..front.clone()
     }
+}
+
+/// The back as the record keeps it: a permit's travel-permit number to its letter and last two
+/// digits.
+pub(crate) fn mask_back(back: &Back) -> Back {
+    let pass_number = back.pass_number.as_ref().map(|f| {
+        let chars: Vec<char> = f.text.chars().collect();
+        let keep_head = usize::from(chars.first().is_some_and(char::is_ascii_alphabetic));
+        let tail: String = chars.iter().skip(chars.len().saturating_sub(2)).collect();
+        let head: String = chars.iter().take(keep_head).collect();
+        Field { text: format!("{head}{}{tail}", "*".repeat(chars.len().saturating_sub(keep_head + 2))), ..f.clone() }
+    });
+    Back { pass_number, ..back.clone() }
 }
 
 /// Decodes with the face engine's bounded decoder, reads the side, and on a front looks for a

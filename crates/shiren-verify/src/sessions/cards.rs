@@ -22,7 +22,7 @@ use crate::call::{Call, Verdict};
 use crate::caller::Caller;
 use crate::error::{Error, ErrorCode, SubCode};
 use crate::products::Detail;
-use crate::products::ocr::{OCR_MEMORY, SideWork, mask_front, read_id_photo};
+use crate::products::ocr::{OCR_MEMORY, SideWork, mask_back, mask_front, read_id_photo};
 use crate::scenes::{self, Product};
 use crate::services::Services;
 
@@ -330,6 +330,9 @@ async fn end_unread(services: &Services, id: &str, page: &Caller, state: &Sealed
 /// The card as the verdict sees it: both sides' fields, the cross-checks and every warning.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardDocument {
+    /// `resident_id_card` or one of the residence permits (as ID_OCR's `document`).
+    #[schema(value_type = Option<String>)]
+    pub document: Option<shiren_idcard::DocumentKind>,
     /// 姓名, 性别, 民族, 出生, 住址, 公民身份号码 (masked in the record).
     #[schema(value_type = Object)]
     pub front: Option<Front>,
@@ -375,8 +378,13 @@ pub(super) fn document_of(
         warnings.push(Warning::FrontBackMismatch);
     }
     let checks = idcard::cross_checks(front.as_ref(), back.as_ref(), regions);
-    let full = CardDocument { front, back, checks, warnings };
-    let masked = CardDocument { front: full.front.as_ref().map(mask_front), ..full.clone() };
+    let document = front.as_ref().and_then(idcard::front_kind).or(back.as_ref().and_then(|b| b.title_kind));
+    let full = CardDocument { document, front, back, checks, warnings };
+    let masked = CardDocument {
+        front: full.front.as_ref().map(mask_front),
+        back: full.back.as_ref().map(mask_back),
+        ..full.clone()
+    };
     (Some(full), Some(masked))
 }
 
