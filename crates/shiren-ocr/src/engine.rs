@@ -256,16 +256,20 @@ impl OcrEngine {
 
     /// Reads the given regions of `image`.
     pub fn read_boxes(&self, image: &RgbImage, boxes: &[TextBox]) -> Result<Vec<TextLine>, OcrError> {
-        let mut kept = Vec::with_capacity(boxes.len());
-        let mut crops = Vec::with_capacity(boxes.len());
-        for b in boxes {
-            if let Some(crop) = crop_line(image, &b.quad) {
-                kept.push(*b);
-                crops.push(crop);
-            }
-        }
+        let (kept, crops) = Self::crops_of(image, boxes);
         let refs: Vec<&RgbImage> = crops.iter().collect();
         let flips = self.upside_down(&refs)?;
+        self.read_crops(kept, crops, &flips)
+    }
+
+    /// Recognises straightened line crops (each turned first when its upside-down probability
+    /// in `flips` reaches the threshold), keeping the lines read with confidence.
+    fn read_crops(
+        &self,
+        kept: Vec<TextBox>,
+        mut crops: Vec<RgbImage>,
+        flips: &[f32],
+    ) -> Result<Vec<TextLine>, OcrError> {
         let mut turned = vec![false; crops.len()];
         for (i, p) in flips.iter().enumerate() {
             if *p >= self.settings.upside_down_threshold {
@@ -293,10 +297,15 @@ impl OcrEngine {
             .collect())
     }
 
+    /// The boxes whose quads can be cut out, with their straightened crops.
+    fn crops_of(image: &RgbImage, boxes: &[TextBox]) -> (Vec<TextBox>, Vec<RgbImage>) {
+        boxes.iter().filter_map(|b| crop_line(image, &b.quad).map(|c| (*b, c))).unzip()
+    }
+
     /// Reads `image` after turning it so that its text is upright: a page whose lines are
     /// mostly taller than wide is turned a quarter; a page whose lines the classifier finds
-    /// mostly upside down is turned half more. This costs a second detection only for turned
-    /// pages.
+    /// mostly upside down is turned half more. A turned page is detected again; an upright one
+    /// is read from the crops its orientation was judged on.
     pub fn read_upright(&self, image: &RgbImage) -> Result<UprightPage, OcrError> {
         self.read_upright_at(image, self.settings.detect.max_side)
     }
@@ -314,25 +323,29 @@ impl OcrEngine {
         }
         // Which way up, from the orientation classifier alone (no recognition yet): each
         // line's vote weighs as its length, so a stray glyph does not decide the page.
-        let crops: Vec<(RgbImage, f32)> =
-            boxes.iter().filter_map(|b| crop_line(&page, &b.quad).map(|c| (c, b.quad.width()))).collect();
-        let refs: Vec<&RgbImage> = crops.iter().map(|(c, _)| c).collect();
-        let flips = self.upside_down(&refs)?;
+        let (mut kept, mut crops) = Self::crops_of(&page, &boxes);
+        let refs: Vec<&RgbImage> = crops.iter().collect();
+        let mut flips = self.upside_down(&refs)?;
         let turned: f32 = flips
             .iter()
-            .zip(&crops)
+            .zip(&kept)
             .filter(|(p, _)| **p >= self.settings.upside_down_threshold)
-            .map(|(_, (_, w))| w)
+            .map(|(_, b)| b.quad.width())
             .sum();
-        let total: f32 = crops.iter().map(|(_, w)| w).sum();
+        let total: f32 = kept.iter().map(|b| b.quad.width()).sum();
         if total > 0.0 && turned * 2.0 > total {
             // Detect again on the turned page rather than turning what was found: the detector
-            // and the crops then see the page exactly as an upright photo.
+            // finds tighter boxes on upright text. Measured on 200 generated card pairs (the
+            // `cards` bench), turning the boxes instead saved a detection on half the photos
+            // but cost 5 points of cards read whole (71.5% → 66.5%).
             rotation = rotation.plus_half();
             page = image::imageops::rotate180(&page);
-            boxes = self.detect_at(&page, max_side)?;
+            let boxes = self.detect_at(&page, max_side)?;
+            (kept, crops) = Self::crops_of(&page, &boxes);
+            let refs: Vec<&RgbImage> = crops.iter().collect();
+            flips = self.upside_down(&refs)?;
         }
-        let lines = self.read_boxes(&page, &boxes)?;
+        let lines = self.read_crops(kept, crops, &flips)?;
         Ok(UprightPage { rotation, image: page, lines })
     }
 }

@@ -177,6 +177,19 @@ async fn a_session_out_of_card_photos_ends_unread() {
     assert_eq!((r.status.as_u16(), r.code()), (400, "InvalidImage.Truncated"), "{}", r.json);
     let r = card(&service, &s, "front", vec![0xFF; shiren_verify::sessions::cards::MAX_CARD_BYTES + 10]).await;
     assert_eq!(r.status.as_u16(), 413, "{}", r.json);
+    // Broken photos count against the allowance (decoding them costs as much as a card): the
+    // second uses it up, and the next request ends the session unread.
+    let r = card(&service, &s, "front", jpeg[..jpeg.len() / 3].to_vec()).await;
+    assert_eq!((r.status.as_u16(), r.code()), (400, "InvalidImage.Truncated"), "{}", r.json);
+    let r = card(&service, &s, "front", jpeg.clone()).await;
+    assert_eq!(
+        (r.data()["next"].clone(), r.data()["photos_left"].clone()),
+        (json!("finished"), json!(0)),
+        "{}",
+        r.json
+    );
+    let v = service.call("GET", &format!("/v1/verifications/{}", s.id), None).await;
+    assert_eq!(v.data()["sub_code"], "209", "{}", v.json);
     let lr = create(&service, json!({ "scene_id": scene, "product": "LR_FR", "liveness": "LIVENESS" })).await;
     consent(&service, &lr).await;
     let r = card(&service, &lr, "front", jpeg).await;

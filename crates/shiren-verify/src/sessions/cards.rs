@@ -221,7 +221,17 @@ pub async fn card(
         });
     }
     if sealed.cards.photos >= max_photos {
-        return Err(refusal(&row, now_ms()));
+        // Out of photos without both sides (the last one could not be read): the session ends
+        // here, unread.
+        let result = end_unread(services, &row.id, page, &sealed).await?;
+        return Ok(CardAnswer {
+            side: wanted,
+            accepted: false,
+            hints: Vec::new(),
+            next: "finished".into(),
+            photos_left: 0,
+            result,
+        });
     }
 
     let memory = services.engine.plan(&photo).map_err(|e| Error::from(e).about("card photo"))?;
@@ -229,7 +239,7 @@ pub async fn card(
     let engine = services.engine.clone();
     let ocr = services.ocr.clone();
     let bytes = photo.clone();
-    let (work, portrait) = services
+    let read = services
         .pool
         .run(memory.memory_bytes + OCR_MEMORY, move || -> Result<(SideWork, Option<Vec<f32>>), Error> {
             let work = read_id_photo(&engine, &ocr, &bytes, &ReaderSettings::default(), true)?;
@@ -240,7 +250,23 @@ pub async fn card(
             };
             Ok((work, template))
         })
-        .await??;
+        .await?;
+    let (work, portrait) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            // A photo that could not be read (a broken image) still counts against the scene's
+            // allowance: decoding it cost the service as much as reading a card. One attempt
+            // only: if another photo sealed first, this one goes uncounted.
+            let mut counted = sealed.clone();
+            counted.cards.photos += 1;
+            if let Ok(plain) = serde_json::to_vec(&counted)
+                && let Ok(new) = services.store.keys().seal(shiren_store::Purpose::Sessions, &row.id, &plain)
+            {
+                let _ = services.store.reseal_session(&row.id, &row.sealed, &new, now_ms()).await;
+            }
+            return Err(e);
+        }
+    };
     let hints = hints_for(wanted, &work.reading, size, portrait.is_some());
     let accepted = hints.is_empty();
     let keep_photo = scene.settings.store_images.then(|| base64_encode(&photo));

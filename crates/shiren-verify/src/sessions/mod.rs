@@ -116,7 +116,7 @@ pub struct SessionCreated {
 }
 
 /// What a session keeps encrypted until it ends.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Sealed {
     #[serde(default)]
     name: Option<String>,
