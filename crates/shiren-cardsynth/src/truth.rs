@@ -196,6 +196,11 @@ pub(crate) fn draw_permit(
     let birth = Date::new(part(0..4), part(5..7) as u8, part(8..10) as u8).unwrap_or_else(Date::today_in_china);
     let earliest = day(2018, 9, 1).max(birth.to_unix_days() + 1);
     let from = date_from_days(rng.between(earliest, day(2025, 12, 31).max(earliest)));
+    // Renewed every five years until valid today.
+    let mut from = from;
+    while add_years(from, 5) < Date::today_in_china() {
+        from = add_years(from, 5);
+    }
     truth.valid_from = from.to_string();
     truth.valid_until = add_years(from, 5).to_string();
     truth.issue_count = format!("{:02}", rng.between(1, 3));
@@ -219,7 +224,7 @@ fn draw_name(rng: &mut Rng, surnames: &[char], given: &[char]) -> String {
 
 /// The issue date and the expiry (`None`: long-term).
 fn draw_validity(rng: &mut Rng, birth: Date) -> (Date, Option<Date>) {
-    // Second-generation cards have been issued since 2004; the period ends before 2026.
+    // Second-generation cards have been issued since 2004; first issues end before 2026.
     let first_issue = day(2004, 1, 1);
     let last_issue = day(2025, 12, 31);
     let birth_days = birth.to_unix_days();
@@ -229,14 +234,22 @@ fn draw_validity(rng: &mut Rng, birth: Date) -> (Date, Option<Date>) {
     // Most cards are issued to adults; some to children, so the five-year rule is exercised.
     let child = adult_window.0 > adult_window.1 || (child_window.0 <= child_window.1 && rng.chance(0.15));
     let (low, high) = if child { child_window } else { adult_window };
-    let from = date_from_days(rng.between(low, high));
-    let years = match birth.years_until(from) {
+    let mut from = date_from_days(rng.between(low, high));
+    let years_at = |from: Date| match birth.years_until(from) {
         0..=15 => Some(5),
         16..=25 => Some(10),
         26..=45 => Some(20),
         _ => None,
     };
-    (from, years.map(|years| add_years(from, years)))
+    let mut until = years_at(from).map(|years| add_years(from, years));
+    // A card that has run out was renewed on its last day (by the rule for the age then), until
+    // the card in hand is valid today: readers reject expired cards.
+    let today = Date::today_in_china();
+    while let Some(end) = until.filter(|end| *end < today) {
+        from = end;
+        until = years_at(from).map(|years| add_years(from, years));
+    }
+    (from, until)
 }
 
 /// The same month and day `years` later; 29 February becomes 1 March in a common year.

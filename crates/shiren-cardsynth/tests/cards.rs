@@ -87,7 +87,10 @@ fn id_card_truth_is_valid_and_follows_the_rules() {
         assert!(truth.authority.ends_with("公安局") || truth.authority.ends_with("分局"), "{truth:?}");
 
         let from = Date::parse(&truth.valid_from).unwrap();
-        assert!(from > id.birth_date && from < today(), "{truth:?}");
+        // Renewed until valid on the day the generator runs.
+        let now = Date::today_in_china();
+        assert!(from > id.birth_date && from <= now, "{truth:?}");
+        assert!(truth.valid_until == "长期" || Date::parse(&truth.valid_until).is_ok_and(|d| d >= now), "{truth:?}");
         let expected = match id.birth_date.years_until(from) {
             0..=15 => Some(add_years(from, 5)),
             16..=25 => Some(add_years(from, 10)),

@@ -240,6 +240,8 @@ fn main() {
                         t.measures.entry(format!("colour_spread {set}")).or_default().push(r.measures.colour_spread);
                         let pattern = r.measures.screen_pattern.unwrap_or(f32::NAN);
                         t.measures.entry(format!("screen_pattern {set}")).or_default().push(pattern);
+                        let around = r.measures.background_pattern.unwrap_or(f32::NAN);
+                        t.measures.entry(format!("background_pattern {set}")).or_default().push(around);
                     }
                 }
             });

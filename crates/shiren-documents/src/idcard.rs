@@ -409,7 +409,8 @@ fn compact_date(run: &str) -> Option<Date> {
 /// One cross-check between the printed fields and the number, or between the sides.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `validity_period`.
+    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `validity_period`,
+    /// `not_expired`.
     pub name: &'static str,
     pub passed: bool,
     /// What was compared, in words, without personal data.
@@ -435,7 +436,9 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
                 checks.push(check("check_character", true, "the check character matches"));
                 checks.push(check("region", false, "the number's region code is not a known one"));
             }
-            Err(e) => checks.push(check("check_character", false, format!("the number is not valid: {e}"))),
+            // Named by kind, never quoted: the record keeps this detail, and the error's own
+            // message can hold the birth date.
+            Err(e) => checks.push(check("check_character", false, invalid_number_detail(e))),
             Ok(n) => {
                 checks.push(check("check_character", true, "the check character matches"));
                 let region = match n.kind {
@@ -476,7 +479,27 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
         };
         checks.push(check("validity_period", passed, detail));
     }
+    if let Some(until) = back.and_then(|b| b.valid_until.as_ref())
+        && let Ok(end) = Date::parse(&until.text)
+    {
+        let valid = end >= Date::today_in_china();
+        checks.push(check("not_expired", valid, "the card's last day of validity is today or later"));
+    }
     checks
+}
+
+/// Why a number is not valid, in words without its digits.
+fn invalid_number_detail(e: &IdNumberError) -> &'static str {
+    match e {
+        IdNumberError::WrongLength { .. } | IdNumberError::FirstGeneration => "the number has the wrong length",
+        IdNumberError::InvalidCharacter { .. } => "the number has a character that is not allowed",
+        IdNumberError::WrongCheckCharacter { .. } => "the number's check character does not match its digits",
+        IdNumberError::InvalidBirthDate { .. } => "the number's birth date does not exist",
+        IdNumberError::BirthDateTooEarly { .. } | IdNumberError::BirthDateInFuture { .. } => {
+            "the number's birth date is out of range"
+        }
+        IdNumberError::UnknownRegion { .. } => "the number's region code is not a known one",
+    }
 }
 
 /// A residence permit is valid five years whatever the holder's age.

@@ -74,6 +74,10 @@ pub struct Measures {
     /// The median periodic peak over patches inside the card at the photo's own resolution
     /// (`shiren_spectrum::periodic_peak`); `None` when the card is too small in the photo.
     pub screen_pattern: Option<f32>,
+    /// The same measure on the photo around the card (the median over patches clear of it): a
+    /// screen's grid covers the whole displayed photo, desk included, where a genuine photo's
+    /// desk carries no print pattern. `None` when the card fills the photo.
+    pub background_pattern: Option<f32>,
     /// The variance of the Laplacian of the straightened card's luma over its text: focus,
     /// motion and a card too small in the photo (upscaled to the reading size) all lower it.
     pub sharpness: f32,
@@ -156,6 +160,7 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
     let measures = Measures {
         colour_spread: colour_spread(&page.image),
         screen_pattern: located.corners.as_ref().and_then(|q| screen_pattern(photo, q)),
+        background_pattern: located.corners.as_ref().and_then(|q| background_pattern(photo, q)),
         sharpness: sharpness(&page.image),
     };
     let mut warnings = Vec::new();
@@ -431,6 +436,56 @@ fn screen_pattern(photo: &RgbImage, corners: &Quad) -> Option<f32> {
     Some(peaks[peaks.len() / 2])
 }
 
+/// See `Measures::background_pattern`: patches on a 4×4 grid over the photo whose every sample
+/// point lies at least 16 pixels outside the card; the median of their periodic peaks, when at
+/// least two fit.
+fn background_pattern(photo: &RgbImage, corners: &Quad) -> Option<f32> {
+    let (w, h) = (photo.width() as usize, photo.height() as usize);
+    let patch = shiren_spectrum::PATCH;
+    if w < patch || h < patch {
+        return None;
+    }
+    let clear = |x: f32, y: f32| !inside_grown(corners, x, y, 16.0);
+    let mut peaks: Vec<f32> = Vec::new();
+    for gy in 0..4 {
+        for gx in 0..4 {
+            let x0 = (w - patch) * gx / 3;
+            let y0 = (h - patch) * gy / 3;
+            let p = patch as f32;
+            let (fx, fy) = (x0 as f32, y0 as f32);
+            let points = [0.0, 0.5, 1.0];
+            let outside = points.iter().all(|&u| points.iter().all(|&v| clear(fx + u * p, fy + v * p)));
+            if !outside {
+                continue;
+            }
+            if let Some(luma) = shiren_spectrum::luma_patch(photo.as_raw(), w, h, x0, y0) {
+                peaks.push(shiren_spectrum::periodic_peak(&luma));
+            }
+        }
+    }
+    if peaks.len() < 2 {
+        return None;
+    }
+    peaks.sort_by(f32::total_cmp);
+    Some(peaks[peaks.len() / 2])
+}
+
+/// Whether (x, y) lies inside the convex quad grown by `margin` pixels on every side.
+fn inside_grown(quad: &Quad, x: f32, y: f32, margin: f32) -> bool {
+    let c = &quad.0;
+    // Signed distance to each edge (negative outside for a clockwise quad in image axes); the
+    // sign convention is taken from the quad's own orientation.
+    let area2: f32 = (0..4).map(|i| c[i][0] * c[(i + 1) % 4][1] - c[(i + 1) % 4][0] * c[i][1]).sum();
+    let orientation = if area2 >= 0.0 { 1.0 } else { -1.0 };
+    (0..4).all(|i| {
+        let (a, b) = (c[i], c[(i + 1) % 4]);
+        let (ex, ey) = (b[0] - a[0], b[1] - a[1]);
+        let len = (ex * ex + ey * ey).sqrt().max(1e-3);
+        let cross = orientation * (ex * (y - a[1]) - ey * (x - a[0])) / len;
+        cross >= -margin
+    })
+}
+
 /// The share of near-white, saturated pixels in an area of the card given in shares.
 fn glare_share(card: &RgbImage, [l, t, r, b]: [f32; 4]) -> f32 {
     let (w, h) = (card.width() as f32, card.height() as f32);
@@ -476,6 +531,18 @@ mod tests {
         }
         assert!(glare_share(&card, FRONT_FIELDS[4].1) > 0.3);
         assert_eq!(glare_share(&card, FRONT_FIELDS[0].1), 0.0);
+    }
+
+    #[test]
+    fn points_around_a_card_are_told_from_points_on_it() {
+        let card = Quad([[100.0, 100.0], [500.0, 120.0], [490.0, 370.0], [90.0, 350.0]]);
+        assert!(inside_grown(&card, 300.0, 240.0, 0.0));
+        assert!(!inside_grown(&card, 50.0, 50.0, 16.0));
+        assert!(inside_grown(&card, 85.0, 240.0, 16.0), "within the margin");
+        assert!(!inside_grown(&card, 60.0, 240.0, 16.0));
+        // The same card with its corners listed the other way round.
+        let reversed = Quad([card.0[0], card.0[3], card.0[2], card.0[1]]);
+        assert!(inside_grown(&reversed, 300.0, 240.0, 0.0) && !inside_grown(&reversed, 600.0, 240.0, 16.0));
     }
 
     #[test]

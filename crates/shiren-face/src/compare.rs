@@ -86,6 +86,11 @@ impl Calibration {
 
     /// The 0-100 score of a cosine similarity.
     pub fn score(&self, cosine: f32) -> f32 {
+        // A similarity that is not a number scores nothing (every threshold then fails closed);
+        // left alone it would fall through every anchor to the top score.
+        if !cosine.is_finite() {
+            return f32::NAN;
+        }
         let c = cosine.clamp(-1.0, 1.0);
         let anchors = self.anchors();
         for w in anchors.windows(2) {

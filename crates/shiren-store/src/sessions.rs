@@ -122,6 +122,18 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replaces what a finished session sealed: its card photos once they went to the record
+    /// (or nowhere), everything once its record is erased. False when no finished session has
+    /// this id.
+    pub async fn reseal_finished_session(&self, id: &str, new: &[u8]) -> Result<bool> {
+        let done = sqlx::query("UPDATE verification_sessions SET sealed = $1 WHERE id = $2 AND state = 'finished'")
+            .bind(new)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// `consented` → `judging` without a challenge: the session ends before the camera turns to
     /// the face (ID_PLUS out of card attempts). False when it is not at that step.
     pub async fn claim_without_capture(&self, id: &str, now: i64) -> Result<bool> {

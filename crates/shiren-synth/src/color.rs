@@ -36,8 +36,7 @@ mod tests {
     fn transfer_round_trips() {
         let dec = decode_table();
         let enc = encode_table();
-        for level in 0..256usize {
-            let lin = dec[level];
+        for (level, &lin) in dec.iter().enumerate().take(256) {
             let i = (lin * (ENCODE_STEPS - 1) as f32).round() as usize;
             assert!((enc[i] - level as f32).abs() < 0.9, "level {level} -> {}", enc[i]);
         }

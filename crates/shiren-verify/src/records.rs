@@ -192,6 +192,9 @@ pub async fn delete(services: &Services, caller: &Caller, id: &str) -> Result<De
 /// outlives its record for long. `None` if there was no record; otherwise the images removed.
 pub async fn delete_with_images(services: &Services, id: &str) -> Result<Option<usize>, Error> {
     let Some(images) = services.store.delete_record(id).await? else { return Ok(None) };
+    // A session's record shares its id: what the session still holds sealed (ID_PLUS's card
+    // fields) goes with the record.
+    crate::sessions::forget_sealed(services, id).await;
     for image in &images {
         delete_object(services, &image.object_key).await;
     }

@@ -120,7 +120,10 @@ impl Default for LivenessSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct IdPlusSettings {
     /// Also compare the live face with the authority's reference photo of the card's identity
-    /// (looked up by the name and number read from the card); both comparisons must pass.
+    /// (looked up by the name and number read from the card); both comparisons must pass. On by
+    /// default: without it the card is only as trustworthy as the photo the page sent, and a
+    /// forged card image with the presenter's own face in its portrait would pass. Turn it off
+    /// only where no authority source exists, knowing that.
     pub compare_with_authority: bool,
     /// Card photos a session may take, both sides together; the session ends unread (209)
     /// when they run out. Each photo costs about a second of one core.
@@ -129,7 +132,7 @@ pub struct IdPlusSettings {
 
 impl Default for IdPlusSettings {
     fn default() -> Self {
-        Self { compare_with_authority: false, max_card_photos: 8 }
+        Self { compare_with_authority: true, max_card_photos: 8 }
     }
 }
 

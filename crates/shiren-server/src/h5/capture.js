@@ -16,7 +16,7 @@ const TEXT = {
     card_guide: "将证件平放，完整置于框内，避开反光", shoot: "拍照", reading: "正在识别证件，请稍候…",
     front_done: "人像面已识别，请翻到国徽面", photos_left: (n) => `还可拍摄 ${n} 次`,
     card_hints: { no_card: "未找到证件，请将证件放入框内", not_an_id_card: "未识别为居民身份证，请重拍",
-      wrong_side: "拍成了另一面，请翻面", card_cut_off: "证件不完整，请让四个角都在画面内", too_far: "证件太小，请靠近一点",
+      wrong_side: "拍成了另一面，请翻面", unsupported_document: "本认证只支持居民身份证和港澳台居民居住证", card_cut_off: "证件不完整，请让四个角都在画面内", too_far: "证件太小，请靠近一点",
       blurry: "图像模糊，请对焦并保持稳定", glare: "有反光，请调整角度避开灯光", unreadable: "文字不清晰，请在光线充足处重拍",
       portrait_unclear: "证件上的照片不清晰，请重拍" },
     hints: { ok: "很好，请保持", no_face: "未检测到人脸", several_faces: "画面中只能有一张脸", too_far: "请靠近一点",
@@ -50,7 +50,8 @@ const TEXT = {
     reading: "Reading the card, please wait…",
     front_done: "Photo side read. Now turn the card over", photos_left: (n) => `${n} photos left`,
     card_hints: { no_card: "No card found. Place the card inside the frame", not_an_id_card: "This is not a resident ID card. Try again",
-      wrong_side: "That is the other side. Turn the card over", card_cut_off: "Part of the card is outside the frame: keep all four corners in view",
+      wrong_side: "That is the other side. Turn the card over",
+      unsupported_document: "Only resident ID cards and Hong Kong, Macao and Taiwan residence permits are accepted here", card_cut_off: "Part of the card is outside the frame: keep all four corners in view",
       too_far: "The card is too small. Come closer", blurry: "The photo is blurred. Focus and hold steady",
       glare: "There is glare. Tilt the card away from the light", unreadable: "The text is not clear. Try again in good light",
       portrait_unclear: "The photo on the card is not clear. Try again" },
@@ -162,8 +163,18 @@ function showResult(result) {
   show("result");
 }
 
-async function api(path, options) {
-  const response = await fetch(`/h5/${encodeURIComponent(token)}/${path}`, Object.assign({ cache: "no-store" }, options || {}));
+async function api(path, options, timeoutMs) {
+  // Every request gives up in time (a card photo is read on the server in about a second;
+  // a busy server may queue it): the page then says so instead of waiting for ever.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs || 60000);
+  let response;
+  try {
+    response = await fetch(`/h5/${encodeURIComponent(token)}/${path}`,
+      Object.assign({ cache: "no-store", signal: controller.signal }, options || {}));
+  } finally {
+    clearTimeout(timer);
+  }
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
   if (!response.ok) {
@@ -194,7 +205,10 @@ async function load() {
     case "created": return show("consent");
     case "consented": return needsCards() ? openCardCamera() : openCamera();
     case "capturing": return openCamera();
-    case "judging": return show("uploading");
+    case "judging":
+      // Another tab or an earlier upload is being judged: look again until it ends.
+      show("uploading");
+      return setTimeout(load, 2000);
     case "finished": return session.result ? showResult(session.result) : showError("used");
     case "declined": return showError("declined");
     case "expired": return showError("expired");
@@ -254,6 +268,12 @@ async function shoot() {
     answer = await api(`card/${cardSide}`, { method: "POST", headers: { "content-type": "image/jpeg" }, body: blob });
   } catch (e) {
     if (["SessionExpired", "SessionAlreadyUsed", "CaptureLinkInvalid"].includes(e.code)) return showError(errorFor(e.code));
+    // The session moved on elsewhere (another tab, another photo being read): start over
+    // from what the server says it is.
+    if (["SessionBusy", "InvalidOperation", "ConsentRequired", "CardsRequired"].includes(e.code)) {
+      stopCamera();
+      return load();
+    }
     cardHints = null;
     cardNote = null;
     show("card");

@@ -38,6 +38,20 @@ fn card_photos(service: &Service, truth: &IdCardTruth, variant: Variant) -> (Vec
     (front.jpeg, back.jpeg)
 }
 
+/// The same photographs as another camera exposure would give them: the same picture, other
+/// bytes (a photo accepted in one session is a replay in another).
+fn retaken(cards: &(Vec<u8>, Vec<u8>), exposure: u8) -> (Vec<u8>, Vec<u8>) {
+    let again = |jpeg: &[u8]| {
+        let mut picture = image::load_from_memory(jpeg).expect("a card photo").to_rgb8();
+        let corner = picture.get_pixel_mut(0, 0);
+        corner.0[0] = corner.0[0].wrapping_add(exposure);
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92).encode_image(&picture).expect("JPEG");
+        out
+    };
+    (again(&cards.0), again(&cards.1))
+}
+
 async fn card(service: &Service, s: &Session, side: &str, jpeg: Vec<u8>) -> Reply {
     page(service, "POST", &format!("/h5/{}/card/{side}", s.token), "image/jpeg", jpeg).await
 }
@@ -136,8 +150,14 @@ async fn id_plus_reads_the_card_then_compares_the_live_face_with_its_portrait() 
     assert_eq!(found.data()["items"].as_array().map(Vec::len), Some(1), "{}", found.json);
 
     // Another person holding this card.
-    let v = through(&service, &scene, (front.clone(), back.clone()), &biden, 12).await;
+    let cards = (front.clone(), back.clone());
+    let v = through(&service, &scene, retaken(&cards, 1), &biden, 12).await;
     assert_eq!(v["sub_code"], "204", "{v}");
+
+    // The first session's very photos sent again: a replay, whoever performs.
+    let v = through(&service, &scene, cards, &obama, 14).await;
+    assert_eq!(v["sub_code"], "208", "{v}");
+    assert_eq!(v["document"]["replayed_photos"], 2, "{v}");
 
     // A greyscale copy of the card: nothing tells the page, the verdict is a document risk.
     let copies = card_photos(&service, &truth, Variant::GreyscaleCopy);

@@ -11,6 +11,7 @@
 //! the session's verdict is a document risk (208), so an attacker learns nothing to adjust.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 pub use shiren_documents::idcard::Side;
 use shiren_documents::idcard::{self, Back, Check, Front};
 use shiren_documents::reader::{self, ReaderSettings, SideReading, Warning};
@@ -56,9 +57,12 @@ pub(super) struct AcceptedSide {
     /// The front's portrait: the face template, little-endian f32.
     #[serde(default)]
     pub portrait: Option<Vec<u8>>,
-    /// The photo, base64, only when the scene keeps images.
+    /// The photo, base64, only when the scene keeps images (until the session ends).
     #[serde(default)]
     pub photo: Option<String>,
+    /// The same photo was accepted in another session.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 impl CardState {
@@ -108,7 +112,8 @@ pub struct CardAnswer {
     pub side: Side,
     pub accepted: bool,
     /// What to fix when not accepted: `no_card`, `not_an_id_card`, `wrong_side`,
-    /// `card_cut_off`, `too_far`, `blurry`, `glare`, `unreadable`, `portrait_unclear`.
+    /// `unsupported_document` (a foreigner's permanent residence card), `card_cut_off`,
+    /// `too_far`, `blurry`, `glare`, `unreadable`, `portrait_unclear`.
     pub hints: Vec<String>,
     /// `front`, `back`, `liveness` (both sides are in) or `finished` (out of photos).
     pub next: String,
@@ -139,6 +144,11 @@ pub fn hints_for(
     };
     if side != wanted {
         return vec!["wrong_side"];
+    }
+    // ID_PLUS reads the resident card and the residence permits; the foreigner's card's own
+    // layout is not read, so it could never pass: say so at once.
+    if reading.document == Some(shiren_idcard::DocumentKind::ForeignPermanentResidentCard) {
+        return vec!["unsupported_document"];
     }
     if has(&Warning::IncompleteBorder) {
         hints.push("card_cut_off");
@@ -183,8 +193,10 @@ fn side_name(side: Side) -> &'static str {
     side.as_str()
 }
 
-/// Reads one card photo for a session and accepts the side or says what to fix. After the
-/// scene's last allowed photo without both sides, the session ends unread (209) with a record.
+/// Reads one card photo for a session and accepts the side or says what to fix. The photo
+/// takes its place in the scene's allowance before it is read (so that concurrent requests
+/// cannot read more photos than allowed); after the last allowed photo without both sides, the
+/// session ends unread (209) with a record.
 pub async fn card(
     services: &Services,
     token: &str,
@@ -205,43 +217,41 @@ pub async fn card(
             format!("a card photo is at most {MAX_CARD_BYTES} bytes"),
         ));
     }
+    let plan = services.engine.plan(&photo).map_err(|e| Error::from(e).about("card photo"))?;
+    if u64::from(plan.width) * u64::from(plan.height) > MAX_CARD_PIXELS {
+        return Err(Error::new(ErrorCode::ImageTooLarge, "a card photo is at most 4096×3072 pixels"));
+    }
     let scene = scenes::get(&services.store, &row.scene_id).await?;
     let max_photos = scene.settings.id_plus.max_card_photos;
-    let sealed = sealed_of(services, &row)?;
-    if sealed.cards.side(wanted).is_some() {
-        // Taken already (a retried request): the same answer, no second reading.
-        let next = sealed.cards.next().map_or("liveness", side_name).to_string();
-        return Ok(CardAnswer {
-            side: wanted,
-            accepted: true,
-            hints: Vec::new(),
-            next,
-            photos_left: max_photos.saturating_sub(sealed.cards.photos),
-            result: None,
-        });
-    }
-    if sealed.cards.photos >= max_photos {
-        // Out of photos without both sides (the last one could not be read): the session ends
-        // here, unread.
-        let result = end_unread(services, &row.id, page, &sealed).await?;
-        return Ok(CardAnswer {
-            side: wanted,
-            accepted: false,
-            hints: Vec::new(),
-            next: "finished".into(),
-            photos_left: 0,
-            result,
-        });
-    }
+    let answer = |accepted: bool, hints: Vec<String>, next: &str, photos_left: u32, result| CardAnswer {
+        side: wanted,
+        accepted,
+        hints,
+        next: next.to_string(),
+        photos_left,
+        result,
+    };
 
-    let memory = services.engine.plan(&photo).map_err(|e| Error::from(e).about("card photo"))?;
-    let size = (memory.width, memory.height);
+    let id = row.id.clone();
+    let (mut current, mut state) = match reserve(services, token, row, wanted, max_photos).await? {
+        Reserved::Photo(sealed, state) => (sealed, *state),
+        Reserved::AlreadyTaken(state) => {
+            // Taken already (a retried request): the same answer, no second reading.
+            let next = state.cards.next().map_or("liveness", side_name);
+            return Ok(answer(true, Vec::new(), next, max_photos.saturating_sub(state.cards.photos), None));
+        }
+        Reserved::OutOfPhotos(state) => {
+            let result = end_unread(services, &id, page, &state).await?;
+            return Ok(answer(false, Vec::new(), "finished", 0, result));
+        }
+    };
+
     let engine = services.engine.clone();
     let ocr = services.ocr.clone();
     let bytes = photo.clone();
-    let read = services
+    let (work, portrait) = services
         .pool
-        .run(memory.memory_bytes + OCR_MEMORY, move || -> Result<(SideWork, Option<Vec<f32>>), Error> {
+        .run(plan.memory_bytes + OCR_MEMORY, move || -> Result<(SideWork, Option<Vec<f32>>), Error> {
             let work = read_id_photo(&engine, &ocr, &bytes, &ReaderSettings::default(), true)?;
             // The portrait's face, embedded now: only its template is kept.
             let template = match &work.portrait {
@@ -250,107 +260,149 @@ pub async fn card(
             };
             Ok((work, template))
         })
-        .await?;
-    let (work, portrait) = match read {
-        Ok(read) => read,
-        Err(e) => {
-            // A photo that could not be read (a broken image) still counts against the scene's
-            // allowance: decoding it cost the service as much as reading a card. One attempt
-            // only: if another photo sealed first, this one goes uncounted.
-            let mut counted = sealed.clone();
-            counted.cards.photos += 1;
-            if let Ok(plain) = serde_json::to_vec(&counted)
-                && let Ok(new) = services.store.keys().seal(shiren_store::Purpose::Sessions, &row.id, &plain)
-            {
-                let _ = services.store.reseal_session(&row.id, &row.sealed, &new, now_ms()).await;
-            }
-            return Err(e);
-        }
-    };
-    let hints = hints_for(wanted, &work.reading, size, portrait.is_some());
+        .await??;
+    let hints = hints_for(wanted, &work.reading, (plan.width, plan.height), portrait.is_some());
     let accepted = hints.is_empty();
-    let keep_photo = scene.settings.store_images.then(|| base64_encode(&photo));
 
-    // Sealed again with this photo counted (and the side, when accepted). Another node may
-    // have sealed the other side meanwhile: read again and retry on the new state.
-    let mut current = row.sealed.clone();
-    let mut state = sealed;
-    let mut attempts = 0;
-    loop {
-        state.cards.photos += 1;
-        if accepted {
-            let side = AcceptedSide {
-                front: work.reading.front.clone(),
-                back: work.reading.back.clone(),
-                warnings: work.reading.warnings.clone(),
-                portrait: portrait.as_deref().map(template_to_bytes),
-                photo: keep_photo.clone(),
-            };
+    if accepted {
+        // The same photo accepted in another session is a replay (a real camera never gives the
+        // same bytes twice): the side is taken, and the verdict is a document risk.
+        let digest = hex::encode(Sha256::digest(&photo));
+        let keep_until = now_ms() + i64::from(scene.settings.interactive.frame_digest_days) * 86_400_000;
+        let replayed = !services.store.remember_frame_digests(&id, &[digest], keep_until).await?.is_empty();
+        // Sealed with the side. Another node may have sealed meanwhile (the other side, or a
+        // photo reserved): read again and put the side on the new state.
+        let side = AcceptedSide {
+            front: work.reading.front.clone(),
+            back: work.reading.back.clone(),
+            warnings: work.reading.warnings.clone(),
+            portrait: portrait.as_deref().map(template_to_bytes),
+            photo: scene.settings.store_images.then(|| base64_encode(&photo)),
+            replayed,
+        };
+        let mut attempts = 0;
+        loop {
             match wanted {
-                Side::Front => state.cards.front = Some(side),
-                Side::Back => state.cards.back = Some(side),
+                Side::Front => state.cards.front = Some(side.clone()),
+                Side::Back => state.cards.back = Some(side.clone()),
             }
-        }
-        let plain = serde_json::to_vec(&state).map_err(Error::internal)?;
-        let new = services.store.keys().seal(shiren_store::Purpose::Sessions, &row.id, &plain)?;
-        if services.store.reseal_session(&row.id, &current, &new, now_ms()).await? {
-            break;
-        }
-        attempts += 1;
-        let again = by_token(services, token).await?;
-        if attempts >= 3 || state_of(&again, now_ms()) != "consented" {
-            return Err(refusal(&again, now_ms()));
-        }
-        current = again.sealed.clone();
-        state = sealed_of(services, &again)?;
-        if state.cards.photos >= max_photos {
-            return Err(refusal(&again, now_ms()));
+            let new = seal(services, &id, &state)?;
+            if services.store.reseal_session(&id, &current, &new, now_ms()).await? {
+                break;
+            }
+            attempts += 1;
+            let again = by_token(services, token).await?;
+            if state_of(&again, now_ms()) != "consented" {
+                return Err(refusal(&again, now_ms()));
+            }
+            if attempts >= CAS_ATTEMPTS {
+                return Err(Error::of(ErrorCode::SessionBusy));
+            }
+            state = sealed_of(services, &again)?;
+            current = again.sealed;
         }
     }
     page.audit(
         &services.store,
         "verification.card",
-        &row.id,
+        &id,
         serde_json::json!({ "side": side_name(wanted), "accepted": accepted, "hints": hints }),
     )
     .await?;
 
     let photos_left = max_photos.saturating_sub(state.cards.photos);
-    let out_of_photos = photos_left == 0 && !state.cards.complete();
-    let result = if out_of_photos { end_unread(services, &row.id, page, &state).await? } else { None };
-    let next = match (out_of_photos, state.cards.next()) {
-        (true, _) => "finished",
-        (false, Some(side)) => side_name(side),
-        (false, None) => "liveness",
-    };
-    Ok(CardAnswer {
-        side: wanted,
-        accepted,
-        hints: hints.into_iter().map(String::from).collect(),
-        next: next.to_string(),
-        photos_left,
-        result,
-    })
+    let hints: Vec<String> = hints.into_iter().map(String::from).collect();
+    if photos_left == 0 && !state.cards.complete() {
+        let result = end_unread(services, &id, page, &state).await?;
+        return Ok(answer(accepted, hints, "finished", 0, result));
+    }
+    let next = state.cards.next().map_or("liveness", side_name);
+    Ok(answer(accepted, hints, next, photos_left, None))
 }
 
-/// Ends a session whose card photos ran out before both sides were read: a record with 209.
-async fn end_unread(services: &Services, id: &str, page: &Caller, state: &Sealed) -> Result<Option<PageResult>, Error> {
-    if !services.store.claim_without_capture(id, now_ms()).await? {
-        // Another request ended it first.
-        return Ok(None);
+/// Concurrent writers of one session's sealed part give up after this many lost races.
+const CAS_ATTEMPTS: u32 = 5;
+
+/// The largest card photo decoded: 12.6 megapixels (a phone's main camera; the page sends
+/// 1920×1080 at most).
+const MAX_CARD_PIXELS: u64 = 4096 * 3072;
+
+/// What reserving a photo of the allowance found.
+enum Reserved {
+    /// Counted: the sealed bytes as stored now, and what they hold.
+    Photo(Vec<u8>, Box<Sealed>),
+    /// The side is in already.
+    AlreadyTaken(Box<Sealed>),
+    /// No photo left without both sides: the session is to end unread.
+    OutOfPhotos(Box<Sealed>),
+}
+
+/// Counts one photo against the scene's allowance, by compare-and-swap on the sealed part.
+async fn reserve(
+    services: &Services,
+    token: &str,
+    mut row: shiren_store::SessionRow,
+    wanted: Side,
+    max_photos: u32,
+) -> Result<Reserved, Error> {
+    for _ in 0..CAS_ATTEMPTS {
+        let mut state = sealed_of(services, &row)?;
+        if state.cards.side(wanted).is_some() {
+            return Ok(Reserved::AlreadyTaken(Box::new(state)));
+        }
+        if state.cards.photos >= max_photos {
+            return Ok(Reserved::OutOfPhotos(Box::new(state)));
+        }
+        state.cards.photos += 1;
+        let new = seal(services, &row.id, &state)?;
+        if services.store.reseal_session(&row.id, &row.sealed, &new, now_ms()).await? {
+            return Ok(Reserved::Photo(new, Box::new(state)));
+        }
+        row = by_token(services, token).await?;
+        if state_of(&row, now_ms()) != "consented" {
+            return Err(refusal(&row, now_ms()));
+        }
     }
+    Err(Error::of(ErrorCode::SessionBusy))
+}
+
+fn seal(services: &Services, id: &str, state: &Sealed) -> Result<Vec<u8>, Error> {
+    let plain = serde_json::to_vec(state).map_err(Error::internal)?;
+    Ok(services.store.keys().seal(shiren_store::Purpose::Sessions, id, &plain)?)
+}
+
+/// Ends a session whose card photos ran out before both sides were read: a record with 209,
+/// with the side that was read (its identity, so the record is found by the ID number, and its
+/// photo when the scene keeps images). `None` when another request ended it first.
+async fn end_unread(services: &Services, id: &str, page: &Caller, state: &Sealed) -> Result<Option<PageResult>, Error> {
     let row = services.store.session(id).await?.ok_or_else(|| Error::internal("session vanished"))?;
     let caller = Caller { actor: row.access_key_id.clone(), ..page.clone() };
+    // The call first: a scene that is gone fails here, before the session is claimed, so that
+    // no session is left claimed without a record.
     let mut call = Call::begin(services, &caller, Product::IdPlus, &row.scene_id, row.order_no.clone()).await?;
+    if !services.store.claim_without_capture(id, now_ms()).await? {
+        return Ok(None);
+    }
     call.record_as(&row.id);
+    for photo in photos(&state.cards) {
+        call.keep_image(photo);
+    }
     let model = super::LivenessModel::parse(&row.liveness).ok_or_else(|| Error::internal("unknown liveness model"))?;
     let (document, masked) = document_of(&state.cards, &services.regions);
+    if let Some(front) = document.as_ref().and_then(|d| d.front.as_ref())
+        && let Some(number) = &front.id_number
+    {
+        let name = front.name.as_ref().map(|n| n.text.clone()).unwrap_or_default();
+        call.claim_identity(name, number.text.clone());
+    }
     let detail = |document| SessionDetail { document, ..SessionDetail::empty(model) };
     let verdict = Verdict {
         record_detail: Some(Detail::Session(detail(masked))),
         ..Verdict::new(SubCode::DocumentUnreadable, Detail::Session(detail(document)))
     };
-    finish(services, &row, call, Ok(verdict), state.callback_token.as_deref()).await.map(Some)
+    let result = finish(services, &row, call, Ok(verdict), state.callback_token.as_deref()).await.map(Some);
+    super::drop_card_photos(services, id, state).await;
+    result
 }
 
 /// The card as the verdict sees it: both sides' fields, the cross-checks and every warning.
@@ -370,15 +422,19 @@ pub struct CardDocument {
     /// As ID_OCR's warnings (`greyscale_copy`, `screen_recapture`, `front_back_mismatch`, ...).
     #[schema(value_type = Vec<Object>)]
     pub warnings: Vec<Warning>,
+    /// Card photos byte-identical to one accepted in another session (a replay).
+    pub replayed_photos: usize,
 }
 
 impl CardDocument {
-    /// A copy, a screen, two cards or a failed cross-check.
+    /// A copy, a screen, two cards, a failed cross-check (an expired card among them) or a
+    /// replayed photo.
     pub fn at_risk(&self) -> bool {
         self.warnings
             .iter()
             .any(|w| matches!(w, Warning::GreyscaleCopy | Warning::ScreenRecapture | Warning::FrontBackMismatch))
             || self.checks.iter().any(|c| !c.passed)
+            || self.replayed_photos > 0
     }
 }
 
@@ -405,7 +461,8 @@ pub(super) fn document_of(
     }
     let checks = idcard::cross_checks(front.as_ref(), back.as_ref(), regions);
     let document = front.as_ref().and_then(idcard::front_kind).or(back.as_ref().and_then(|b| b.title_kind));
-    let full = CardDocument { document, front, back, checks, warnings };
+    let replayed_photos = cards.front.iter().chain(&cards.back).filter(|s| s.replayed).count();
+    let full = CardDocument { document, front, back, checks, warnings, replayed_photos };
     let masked = CardDocument {
         front: full.front.as_ref().map(mask_front),
         back: full.back.as_ref().map(mask_back),

@@ -295,8 +295,9 @@ pub struct SessionView {
     #[schema(value_type = Object)]
     pub callback: Option<serde_json::Value>,
     /// ID_PLUS, once finished, to full-access keys: the card's fields in full, with the
-    /// cross-checks and warnings, for as long as the session is kept (a week past its expiry);
-    /// the record (`material.document`) keeps them masked.
+    /// cross-checks and warnings, while both the record and the session are kept (a week past
+    /// its expiry; erasing the record erases them); the record (`material.document`) keeps them
+    /// masked.
     pub document: Option<cards::CardDocument>,
 }
 
@@ -323,11 +324,12 @@ pub async fn describe(services: &Services, caller: &Caller, id: &str) -> Result<
     let consent = row.consent.as_deref().map(serde_json::from_str).transpose().map_err(Error::internal)?;
     // In full to full-access keys only: read-only keys see what records show, masked.
     let full_access = caller.policy == shiren_store::Policy::Full;
-    let document = if row.product == Product::IdPlus.code() && row.state == "finished" && full_access {
-        cards::document_of(&sealed_of(services, &row)?.cards, &services.regions).0
-    } else {
-        None
-    };
+    let document =
+        if row.product == Product::IdPlus.code() && row.state == "finished" && full_access && material.is_some() {
+            cards::document_of(&sealed_of(services, &row)?.cards, &services.regions).0
+        } else {
+            None
+        };
     Ok(SessionView {
         document,
         state: state_of(&row, now).to_string(),
@@ -677,7 +679,9 @@ pub async fn frames(
     } else {
         judge_upload(&mut call, &row, &issued.challenge, &sealed, upload, elapsed).await
     };
-    finish(services, &row, call, outcome, sealed.callback_token.as_deref()).await
+    let finished = finish(services, &row, call, outcome, sealed.callback_token.as_deref()).await;
+    drop_card_photos(services, &row.id, &sealed).await;
+    finished
 }
 
 /// Ends a claimed (`judging`) session: records the outcome under the session's id, stores it
@@ -1051,6 +1055,43 @@ async fn judge_id_plus(
         record_detail: Some(Detail::Session(record)),
         ..Verdict::new(sub_code, Detail::Session(SessionDetail { document, ..detail }))
     })
+}
+
+/// Empties what a finished session holds sealed (its record was erased). Best effort: a
+/// failure is logged, and the session's row is deleted a week past its expiry anyway.
+pub(crate) async fn forget_sealed(services: &Services, id: &str) {
+    let emptied = serde_json::to_vec(&Sealed::default())
+        .map_err(Error::internal)
+        .and_then(|plain| Ok(services.store.keys().seal(Purpose::Sessions, id, &plain)?));
+    let done = match emptied {
+        Ok(sealed) => services.store.reseal_finished_session(id, &sealed).await.map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "emptying an erased session's sealed data failed");
+    }
+}
+
+/// Keeps a finished ID_PLUS session's sealed card fields but drops its card photos: they went to
+/// the record when the scene keeps images, and nowhere otherwise.
+async fn drop_card_photos(services: &Services, id: &str, sealed: &Sealed) {
+    if !sealed.cards.front.iter().chain(&sealed.cards.back).any(|s| s.photo.is_some()) {
+        return;
+    }
+    let mut kept = sealed.clone();
+    for side in kept.cards.front.iter_mut().chain(kept.cards.back.iter_mut()) {
+        side.photo = None;
+    }
+    let resealed = serde_json::to_vec(&kept)
+        .map_err(Error::internal)
+        .and_then(|plain| Ok(services.store.keys().seal(Purpose::Sessions, id, &plain)?));
+    let done = match resealed {
+        Ok(sealed) => services.store.reseal_finished_session(id, &sealed).await.map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "dropping a finished session's card photos failed");
+    }
 }
 
 /// Deletes sessions a week past their expiry (their records stay, under the same id) and frame
