@@ -17,7 +17,7 @@ use shiren_documents::idcard::{self, Back, Check, Front};
 use shiren_documents::reader::{self, ReaderSettings, SideReading, Warning};
 use shiren_store::now_ms;
 
-use super::{PageResult, Sealed, SessionDetail, by_token, finish, refusal, sealed_of, state_of};
+use super::{PageResult, Sealed, SessionDetail, by_token, finish, refusal, seal_state, sealed_of, state_of};
 use crate::authority::template_to_bytes;
 use crate::call::{Call, Verdict};
 use crate::caller::Caller;
@@ -286,7 +286,7 @@ pub async fn card(
                 Side::Front => state.cards.front = Some(side.clone()),
                 Side::Back => state.cards.back = Some(side.clone()),
             }
-            let new = seal(services, &id, &state)?;
+            let new = seal_state(services, &id, &state)?;
             if services.store.reseal_session(&id, &current, &new, now_ms()).await? {
                 break;
             }
@@ -354,7 +354,7 @@ async fn reserve(
             return Ok(Reserved::OutOfPhotos(Box::new(state)));
         }
         state.cards.photos += 1;
-        let new = seal(services, &row.id, &state)?;
+        let new = seal_state(services, &row.id, &state)?;
         if services.store.reseal_session(&row.id, &row.sealed, &new, now_ms()).await? {
             return Ok(Reserved::Photo(new, Box::new(state)));
         }
@@ -364,11 +364,6 @@ async fn reserve(
         }
     }
     Err(Error::of(ErrorCode::SessionBusy))
-}
-
-fn seal(services: &Services, id: &str, state: &Sealed) -> Result<Vec<u8>, Error> {
-    let plain = serde_json::to_vec(state).map_err(Error::internal)?;
-    Ok(services.store.keys().seal(shiren_store::Purpose::Sessions, id, &plain)?)
 }
 
 /// Ends a session whose card photos ran out before both sides were read: a record with 209,

@@ -1057,19 +1057,27 @@ async fn judge_id_plus(
     })
 }
 
-/// Empties what a finished session holds sealed (its record was erased). Best effort: a
-/// failure is logged, and the session's row is deleted a week past its expiry anyway.
-pub(crate) async fn forget_sealed(services: &Services, id: &str) {
-    let emptied = serde_json::to_vec(&Sealed::default())
-        .map_err(Error::internal)
-        .and_then(|plain| Ok(services.store.keys().seal(Purpose::Sessions, id, &plain)?));
-    let done = match emptied {
+/// The sealed form of what a session keeps (encrypted, bound to the session's id).
+fn seal_state(services: &Services, id: &str, state: &Sealed) -> Result<Vec<u8>, Error> {
+    let plain = serde_json::to_vec(state).map_err(Error::internal)?;
+    Ok(services.store.keys().seal(Purpose::Sessions, id, &plain)?)
+}
+
+/// Replaces what a finished session holds sealed, best effort: a failure is logged (`what`
+/// says which change), and the session's row is deleted a week past its expiry anyway.
+async fn reseal_finished(services: &Services, id: &str, state: &Sealed, what: &str) {
+    let done = match seal_state(services, id, state) {
         Ok(sealed) => services.store.reseal_finished_session(id, &sealed).await.map_err(Error::from),
         Err(e) => Err(e),
     };
     if let Err(e) = done {
-        tracing::warn!(error = %e, "emptying an erased session's sealed data failed");
+        tracing::warn!(error = %e, change = what, "resealing a finished session failed");
     }
+}
+
+/// Empties what a finished session holds sealed (its record was erased).
+pub(crate) async fn forget_sealed(services: &Services, id: &str) {
+    reseal_finished(services, id, &Sealed::default(), "emptying an erased session").await;
 }
 
 /// Keeps a finished ID_PLUS session's sealed card fields but drops its card photos: they went to
@@ -1082,16 +1090,7 @@ async fn drop_card_photos(services: &Services, id: &str, sealed: &Sealed) {
     for side in kept.cards.front.iter_mut().chain(kept.cards.back.iter_mut()) {
         side.photo = None;
     }
-    let resealed = serde_json::to_vec(&kept)
-        .map_err(Error::internal)
-        .and_then(|plain| Ok(services.store.keys().seal(Purpose::Sessions, id, &plain)?));
-    let done = match resealed {
-        Ok(sealed) => services.store.reseal_finished_session(id, &sealed).await.map_err(Error::from),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = done {
-        tracing::warn!(error = %e, "dropping a finished session's card photos failed");
-    }
+    reseal_finished(services, id, &kept, "dropping the card photos").await;
 }
 
 /// Deletes sessions a week past their expiry (their records stay, under the same id) and frame
