@@ -139,7 +139,7 @@ async fn id_plus_reads_the_card_then_compares_the_live_face_with_its_portrait() 
     assert_eq!(fields["name"]["text"], truth.name.as_str(), "{v}");
     assert_eq!(v["document"]["back"]["issuing_authority"]["text"], truth.authority.as_str(), "{v}");
     assert_eq!(v["images"].as_array().map(Vec::len), Some(3), "both sides and the best frame: {v}");
-    let id = v["verification_id"].as_str().unwrap();
+    let id = v["verification_id"].as_str().unwrap().to_string();
     let read_only = service.call_as(&service.readonly.clone(), "GET", &format!("/v1/verifications/{id}"), None).await;
     assert_eq!(read_only.data()["document"], Value::Null, "read-only keys see the masked record only");
     assert!(!read_only.json.to_string().contains(&truth.id_number), "{}", read_only.json);
@@ -165,6 +165,13 @@ async fn id_plus_reads_the_card_then_compares_the_live_face_with_its_portrait() 
     assert_eq!(v["sub_code"], "208", "{v}");
     let warnings = v["document"]["warnings"].to_string();
     assert!(warnings.contains("greyscale_copy"), "{warnings}");
+
+    // Erasing the first verification's record erases the card fields its session held.
+    let erased = service.call("DELETE", &format!("/v1/records/{id}"), None).await;
+    assert_eq!(erased.status, 200, "{}", erased.json);
+    let after = service.call("GET", &format!("/v1/verifications/{id}"), None).await;
+    assert_eq!(after.data()["document"], Value::Null, "{}", after.json);
+    assert!(!after.json.to_string().contains(&truth.id_number), "{}", after.json);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
