@@ -82,11 +82,11 @@ pub fn run(model_dir: &Option<PathBuf>, command: OcrCommand) -> Result<(), Failu
             let names = ["front_image", "back_image"];
             for path in &args.images {
                 let bytes = read(path)?;
-                let work = ocr::read_id_photo(&engine, &ocr, &bytes, &settings, args.portrait.is_some())
-                    .map_err(engine_error)?;
+                let wanted = ocr::PortraitWanted { jpeg: args.portrait.is_some(), template: false };
+                let work = ocr::read_id_photo(&engine, &ocr, &bytes, &settings, wanted).map_err(engine_error)?;
                 works.push(work);
             }
-            let portrait_jpeg = works.iter().find_map(|w| w.portrait.as_ref().and_then(|(_, jpeg)| jpeg.clone()));
+            let portrait_jpeg = works.iter().find_map(|w| w.portrait.as_ref().and_then(|p| p.jpeg.clone()));
             let (sub_code, detail) = ocr::id_card_detail(&names[..works.len()], works, &regions);
             if let (Some(path), Some(jpeg)) = (&args.portrait, portrait_jpeg) {
                 std::fs::write(path, jpeg).with_context(|| format!("cannot write {}", path.display()))?;

@@ -154,8 +154,24 @@ pub struct BankCardOcrDetail {
 /// One ID card photo read, with the front's portrait looked at.
 pub struct SideWork {
     pub reading: SideReading,
-    /// On a front: whether a face is in the portrait area, and the area as a JPEG when asked.
-    pub portrait: Option<(bool, Option<Vec<u8>>)>,
+    /// On a front: what the portrait area holds.
+    pub portrait: Option<PortraitFound>,
+}
+
+/// A front's portrait area, looked at once by the face engine.
+pub struct PortraitFound {
+    pub face_found: bool,
+    /// The area as a JPEG, when asked.
+    pub jpeg: Option<Vec<u8>>,
+    /// The largest face's template, when asked (ID_PLUS compares the live face with it).
+    pub template: Option<Vec<f32>>,
+}
+
+/// What to make of a front's portrait beyond whether it shows a face.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PortraitWanted {
+    pub jpeg: bool,
+    pub template: bool,
 }
 
 pub async fn id_card_ocr(
@@ -191,7 +207,8 @@ async fn judge_id_card(
     let settings = ReaderSettings::default();
     let works = call
         .photo_work(photos, OCR_MEMORY * fields.len() as u64, move |services, bytes| {
-            read_id_photo(&services.engine, &services.ocr, bytes, &settings, return_portrait)
+            let wanted = PortraitWanted { jpeg: return_portrait, template: false };
+            read_id_photo(&services.engine, &services.ocr, bytes, &settings, wanted)
         })
         .await?;
     let (sub_code, detail) = id_card_detail(&fields, works, &call.services.regions);
@@ -231,7 +248,7 @@ pub fn id_card_detail(
         readings.push(work.reading);
     }
     let mut combined = reader::combine(readings, regions);
-    if let Some((false, _)) = portrait {
+    if portrait.as_ref().is_some_and(|p| !p.face_found) {
         combined.warnings.push(Warning::PortraitMissing);
     }
     let sub_code = id_card_outcome(&combined.warnings, &combined.checks);
@@ -243,7 +260,7 @@ pub fn id_card_detail(
         warnings: combined.warnings,
         photos: photo_views,
         portrait: portrait
-            .map(|(face_found, jpeg)| PortraitView { face_found, jpeg_base64: jpeg.map(|j| base64_encode(&j)) }),
+            .map(|p| PortraitView { face_found: p.face_found, jpeg_base64: p.jpeg.as_deref().map(base64_encode) }),
     };
     (sub_code, detail)
 }
@@ -295,13 +312,15 @@ pub(crate) fn mask_back(back: &Back) -> Back {
 }
 
 /// Decodes with the face engine's bounded decoder, reads the side, and on a front looks for a
-/// face in the portrait area. The one path for the service and the command line.
+/// face in the portrait area (once: the template, when wanted, is of the face found there, in
+/// the straightened card's pixels). The one path for the service, the capture page's card steps
+/// and the command line.
 pub fn read_id_photo(
     engine: &Engine,
     ocr: &OcrEngine,
     bytes: &[u8],
     settings: &ReaderSettings,
-    return_portrait: bool,
+    wanted: PortraitWanted,
 ) -> Result<SideWork, EngineError> {
     let photo = decode(&engine.config().limits, bytes)?;
     let reading = reader::read_side(ocr, &photo, settings)?;
@@ -310,9 +329,15 @@ pub fn read_id_photo(
             let (l, t, r, b) = area.bounds();
             let crop =
                 image::imageops::crop_imm(&reading.card, l as u32, t as u32, (r - l) as u32, (b - t) as u32).to_image();
-            let face_found = !engine.detect_upright(&to_face_image(&crop)?)?.is_empty();
-            let jpeg = if return_portrait { Some(encode_jpeg(&crop)?) } else { None };
-            Some((face_found, jpeg))
+            let face_image = to_face_image(&crop)?;
+            let faces = engine.detect_upright(&face_image)?;
+            let largest = faces.iter().max_by(|a, b| a.area().total_cmp(&b.area()));
+            let template = match largest {
+                Some(face) if wanted.template => Some(engine.embed(&face_image, face)?),
+                _ => None,
+            };
+            let jpeg = if wanted.jpeg { Some(encode_jpeg(&crop)?) } else { None };
+            Some(PortraitFound { face_found: largest.is_some(), jpeg, template })
         }
         _ => None,
     };

@@ -23,7 +23,7 @@ use crate::call::{Call, Verdict};
 use crate::caller::Caller;
 use crate::error::{Error, ErrorCode, SubCode};
 use crate::products::Detail;
-use crate::products::ocr::{OCR_MEMORY, SideWork, mask_back, mask_front, read_id_photo};
+use crate::products::ocr::{OCR_MEMORY, PortraitWanted, mask_back, mask_front, read_id_photo};
 use crate::scenes::{self, Product};
 use crate::services::Services;
 
@@ -189,10 +189,6 @@ fn number_is_whole(number: &str) -> bool {
             == number.chars().last().map(|c| c.to_ascii_uppercase())
 }
 
-fn side_name(side: Side) -> &'static str {
-    side.as_str()
-}
-
 /// Reads one card photo for a session and accepts the side or says what to fix. The photo
 /// takes its place in the scene's allowance before it is read (so that concurrent requests
 /// cannot read more photos than allowed); after the last allowed photo without both sides, the
@@ -237,7 +233,7 @@ pub async fn card(
         Reserved::Photo(sealed, state) => (sealed, *state),
         Reserved::AlreadyTaken(state) => {
             // Taken already (a retried request): the same answer, no second reading.
-            let next = state.cards.next().map_or("liveness", side_name);
+            let next = state.cards.next().map_or("liveness", Side::as_str);
             return Ok(answer(true, Vec::new(), next, max_photos.saturating_sub(state.cards.photos), None));
         }
         Reserved::OutOfPhotos(state) => {
@@ -246,28 +242,26 @@ pub async fn card(
         }
     };
 
+    // What the photo's acceptance would keep, taken before the photo moves to the reader.
+    let digest = hex::encode(Sha256::digest(&photo));
+    let kept_photo = scene.settings.store_images.then(|| base64_encode(&photo));
     let engine = services.engine.clone();
     let ocr = services.ocr.clone();
-    let bytes = photo.clone();
-    let (work, portrait) = services
+    let wanted_portrait = PortraitWanted { jpeg: false, template: true };
+    let work = services
         .pool
-        .run(plan.memory_bytes + OCR_MEMORY, move || -> Result<(SideWork, Option<Vec<f32>>), Error> {
-            let work = read_id_photo(&engine, &ocr, &bytes, &ReaderSettings::default(), true)?;
-            // The portrait's face, embedded now: only its template is kept.
-            let template = match &work.portrait {
-                Some((true, Some(jpeg))) => engine.subject_embedding(jpeg).ok().map(|(t, _)| t),
-                _ => None,
-            };
-            Ok((work, template))
+        .run(plan.memory_bytes + OCR_MEMORY, move || {
+            read_id_photo(&engine, &ocr, &photo, &ReaderSettings::default(), wanted_portrait)
         })
         .await??;
+    // The portrait's face, embedded by the reader: only its template is kept.
+    let portrait = work.portrait.as_ref().and_then(|p| p.template.as_deref());
     let hints = hints_for(wanted, &work.reading, (plan.width, plan.height), portrait.is_some());
     let accepted = hints.is_empty();
 
     if accepted {
         // The same photo accepted in another session is a replay (a real camera never gives the
         // same bytes twice): the side is taken, and the verdict is a document risk.
-        let digest = hex::encode(Sha256::digest(&photo));
         let keep_until = now_ms() + i64::from(scene.settings.interactive.frame_digest_days) * 86_400_000;
         let replayed = !services.store.remember_frame_digests(&id, &[digest], keep_until).await?.is_empty();
         // Sealed with the side. Another node may have sealed meanwhile (the other side, or a
@@ -276,8 +270,8 @@ pub async fn card(
             front: work.reading.front.clone(),
             back: work.reading.back.clone(),
             warnings: work.reading.warnings.clone(),
-            portrait: portrait.as_deref().map(template_to_bytes),
-            photo: scene.settings.store_images.then(|| base64_encode(&photo)),
+            portrait: portrait.map(template_to_bytes),
+            photo: kept_photo,
             replayed,
         };
         let mut attempts = 0;
@@ -306,7 +300,7 @@ pub async fn card(
         &services.store,
         "verification.card",
         &id,
-        serde_json::json!({ "side": side_name(wanted), "accepted": accepted, "hints": hints }),
+        serde_json::json!({ "side": wanted.as_str(), "accepted": accepted, "hints": hints }),
     )
     .await?;
 
@@ -316,7 +310,7 @@ pub async fn card(
         let result = end_unread(services, &id, page, &state).await?;
         return Ok(answer(accepted, hints, "finished", 0, result));
     }
-    let next = state.cards.next().map_or("liveness", side_name);
+    let next = state.cards.next().map_or("liveness", Side::as_str);
     Ok(answer(accepted, hints, next, photos_left, None))
 }
 
@@ -481,4 +475,75 @@ pub(super) fn photos(cards: &CardState) -> Vec<Vec<u8>> {
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use shiren_documents::idcard::Field;
+    use shiren_documents::reader::Measures;
+    use shiren_idcard::DocumentKind;
+    use shiren_ocr::Quad;
+
+    use super::*;
+
+    fn field(text: &str) -> Option<Field> {
+        Some(Field { text: text.into(), confidence: 0.99 })
+    }
+
+    /// A front read whole, 1000 pixels wide in a 1280×960 photo, with no warnings.
+    fn front() -> SideReading {
+        let first17 = "11010119900101001";
+        let number = format!("{first17}{}", shiren_idcard::check_character(first17).unwrap_or('0'));
+        SideReading {
+            side: Some(Side::Front),
+            document: Some(DocumentKind::ResidentIdCard),
+            front: Some(Front { name: field("张三"), id_number: field(&number), ..Front::default() }),
+            back: None,
+            rotation: 0,
+            corners: Some(Quad::rect(140.0, 165.0, 1000.0, 630.0)),
+            portrait_area: None,
+            measures: Measures {
+                colour_spread: 40.0,
+                screen_pattern: None,
+                background_pattern: None,
+                sharpness: 100.0,
+            },
+            warnings: Vec::new(),
+            lines: Vec::new(),
+            card: image::RgbImage::new(1, 1),
+        }
+    }
+
+    #[test]
+    fn hints_say_what_a_person_can_fix_and_nothing_else() {
+        let photo = (1280, 960);
+        assert!(hints_for(Side::Front, &front(), photo, true).is_empty());
+        assert_eq!(hints_for(Side::Back, &front(), photo, true), ["wrong_side"]);
+        assert_eq!(hints_for(Side::Front, &front(), photo, false), ["portrait_unclear"]);
+        // The card small in the photo, blurred, under glare: each said, in that order.
+        let mut far = front();
+        far.corners = Some(Quad::rect(500.0, 400.0, 400.0, 252.0));
+        far.warnings = vec![Warning::Blurry, Warning::Glare { field: "name".into() }];
+        assert_eq!(hints_for(Side::Front, &far, photo, true), ["too_far", "blurry", "glare"]);
+        // A number without its own check character is unreadable, not a risk to report.
+        let mut wrong = front();
+        if let Some(f) = wrong.front.as_mut().and_then(|f| f.id_number.as_mut()) {
+            let last = if f.text.ends_with('1') { "2" } else { "1" };
+            f.text.replace_range(17.., last);
+        }
+        assert_eq!(hints_for(Side::Front, &wrong, photo, true), ["unreadable"]);
+        // Fraud signals are not hints: a greyscale copy is accepted here (the verdict says 208).
+        let mut copy = front();
+        copy.warnings = vec![Warning::GreyscaleCopy, Warning::ScreenRecapture];
+        assert!(hints_for(Side::Front, &copy, photo, true).is_empty());
+        // Nothing found, something unread, a foreigner's card.
+        let nothing = SideReading { side: None, corners: None, ..front() };
+        assert_eq!(hints_for(Side::Front, &nothing, photo, true), ["no_card"]);
+        let unread = SideReading { side: None, ..front() };
+        assert_eq!(hints_for(Side::Front, &unread, photo, true), ["not_an_id_card"]);
+        let foreign = SideReading { document: Some(DocumentKind::ForeignPermanentResidentCard), ..front() };
+        assert_eq!(hints_for(Side::Front, &foreign, photo, true), ["unsupported_document"]);
+        let cut = SideReading { warnings: vec![Warning::IncompleteBorder], ..front() };
+        assert_eq!(hints_for(Side::Front, &cut, photo, true), ["card_cut_off"]);
+    }
 }
