@@ -504,10 +504,17 @@ fn invalid_number_detail(e: &IdNumberError) -> &'static str {
 
 /// A residence permit is valid five years whatever the holder's age.
 fn permit_validity(start: Date, until: &str) -> (bool, String) {
-    let expected =
-        Date::new(start.year() + 5, start.month(), start.day()).or_else(|| Date::new(start.year() + 5, 3, 1));
-    let passed = Date::parse(until).ok().zip(expected).is_some_and(|(end, expected)| end == expected);
-    (passed, "a residence permit: valid 5 years".into())
+    (ends_after_years(start, until, 5), "a residence permit: valid 5 years".into())
+}
+
+/// Whether `until` is the date `years` whole years after `start`.
+fn ends_after_years(start: Date, until: &str, years: u16) -> bool {
+    Date::parse(until).is_ok_and(|end| {
+        Date::new(start.year() + years, start.month(), start.day())
+            // 29 February plus whole years lands on 1 March in other years.
+            .or_else(|| Date::new(start.year() + years, 3, 1))
+            .is_some_and(|expected| end == expected)
+    })
 }
 
 /// The length of validity a card issued on `start` to someone born on `birth` must have: under
@@ -529,12 +536,7 @@ fn validity_consistent(birth: Date, start: Date, until: &str) -> (bool, String) 
     };
     let passed = match (expected_years, until) {
         (None, LONG_TERM) => true,
-        (Some(years), text) => Date::parse(text).is_ok_and(|end| {
-            Date::new(start.year() + years, start.month(), start.day())
-                // 29 February plus whole years lands on 1 March in other years.
-                .or_else(|| Date::new(start.year() + years, 3, 1))
-                .is_some_and(|expected| end == expected)
-        }),
+        (Some(years), text) => ends_after_years(start, text, years),
         _ => false,
     };
     (passed, detail)
@@ -622,5 +624,42 @@ mod tests {
         assert!(validity_consistent(at(1960, 1, 1), at(2010, 1, 1), LONG_TERM).0, "age 50: without end");
         assert!(!validity_consistent(at(1960, 1, 1), at(2010, 1, 1), "2030-01-01").0);
         assert!(!validity_consistent(birth, at(1999, 1, 1), "2004-01-01").0, "before birth");
+    }
+
+    #[test]
+    fn travel_permit_numbers_after_their_label() {
+        assert_eq!(pass_number_in("通行证号码H12345678").as_deref(), Some("H12345678"));
+        assert_eq!(pass_number_in("通行证号码 m1234 5678").as_deref(), Some("M12345678"));
+        assert_eq!(pass_number_in("通行证号码 08123456").as_deref(), Some("08123456"));
+        assert_eq!(pass_number_in("通行证号码 H1234"), None, "too short");
+        assert_eq!(pass_number_in("通行证号码"), None);
+    }
+
+    #[test]
+    fn a_permit_is_checked_as_a_permit_and_an_expired_card_fails() {
+        let regions = RegionTable::parse("11 province=\"北京市\"\n  0101 county=\"东城区\"\n").unwrap();
+        let field = |t: &str| Some(Field { text: t.into(), confidence: 0.99 });
+        let with_check = |first17: &str| format!("{first17}{}", shiren_idcard::check_character(first17).unwrap());
+        let passed = |checks: &[Check], name: &str| checks.iter().find(|c| c.name == name).map(|c| c.passed);
+        // A Hong Kong resident's permit: no ethnicity, its prefix is no region, five years.
+        let front = Front {
+            sex: field("男"),
+            birth_date: field("1990-01-01"),
+            id_number: field(&with_check("81000019900101001")),
+            ..Front::default()
+        };
+        let back = Back { valid_from: field("2024-03-01"), valid_until: field("2029-03-01"), ..Back::default() };
+        let checks = cross_checks(Some(&front), Some(&back), &regions);
+        for name in ["check_character", "region", "birth_date", "sex", "validity_period", "not_expired"] {
+            assert_eq!(passed(&checks, name), Some(true), "{name}: {checks:?}");
+        }
+        let ten_years = Back { valid_until: field("2034-03-01"), ..back.clone() };
+        assert_eq!(passed(&cross_checks(Some(&front), Some(&ten_years), &regions), "validity_period"), Some(false));
+        // A resident card whose validity ended.
+        let resident = Front { id_number: field(&with_check("11010119900101001")), ..front };
+        let expired = Back { valid_from: field("2010-03-01"), valid_until: field("2020-03-01"), ..Back::default() };
+        let checks = cross_checks(Some(&resident), Some(&expired), &regions);
+        assert_eq!(passed(&checks, "validity_period"), Some(true), "{checks:?}");
+        assert_eq!(passed(&checks, "not_expired"), Some(false), "{checks:?}");
     }
 }

