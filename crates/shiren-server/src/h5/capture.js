@@ -163,11 +163,11 @@ function showResult(result) {
   show("result");
 }
 
-async function api(path, options, timeoutMs) {
+async function api(path, options) {
   // Every request gives up in time (a card photo is read on the server in about a second;
   // a busy server may queue it): the page then says so instead of waiting for ever.
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs || 60000);
+  const timer = setTimeout(() => controller.abort(), 60000);
   let response;
   try {
     response = await fetch(`/h5/${encodeURIComponent(token)}/${path}`,
@@ -235,20 +235,29 @@ function needsCards() {
   return !!(session && session.cards && !(session.cards.front && session.cards.back));
 }
 
+// Starts the camera `video` asks for into the element `videoId`; false (with the error screen
+// shown) when there is none or it is refused.
+async function startCamera(video, videoId) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { showError("no_camera"); return false; }
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video, audio: false });
+  } catch (e) {
+    showError(e && (e.name === "NotAllowedError" || e.name === "SecurityError") ? "camera_denied" : "no_camera");
+    return false;
+  }
+  const element = $(videoId);
+  element.srcObject = stream;
+  try { await element.play(); } catch (_) { /* autoplay of a muted stream is allowed */ }
+  return true;
+}
+
 async function openCardCamera() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return showError("no_camera");
   cardSide = session.cards.front ? "back" : "front";
   photosLeft = session.cards.photos_left;
-  try {
-    // The back camera where there is one, at the resolution the card's small print needs.
-    stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: { ideal: "environment" }, width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false });
-  } catch (e) {
-    return showError(e && (e.name === "NotAllowedError" || e.name === "SecurityError") ? "camera_denied" : "no_camera");
-  }
+  // The back camera where there is one, at the resolution the card's small print needs.
+  const card = { facingMode: { ideal: "environment" }, width: { ideal: 1920 }, height: { ideal: 1080 } };
+  if (!(await startCamera(card, "card-video"))) return;
   const video = $("card-video");
-  video.srcObject = stream;
-  try { await video.play(); } catch (_) { /* autoplay of a muted stream is allowed */ }
   show("card");
   render();
   const ready = () => { $("shoot").disabled = !(video.videoWidth > 0); };
@@ -303,16 +312,8 @@ async function shoot() {
 
 async function openCamera() {
   $("face-steps").classList.toggle("hidden", !(session && session.product === "ID_PLUS"));
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return showError("no_camera");
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
-  } catch (e) {
-    return showError(e && (e.name === "NotAllowedError" || e.name === "SecurityError") ? "camera_denied" : "no_camera");
-  }
-  const video = $("video");
-  video.srcObject = stream;
-  try { await video.play(); } catch (_) { /* autoplay of a muted stream is allowed */ }
+  const face = { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } };
+  if (!(await startCamera(face, "video"))) return;
   show("camera");
   render();
   startHints();

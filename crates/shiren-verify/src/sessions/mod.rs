@@ -1,13 +1,14 @@
-//! Interactive verification sessions (LR_FR, ID_PRO, PV_FV, ID_PLUS): the vendors' InitFaceVerify /
-//! DescribeFaceVerify pattern. A signed caller creates a session and gets a capture link; a
-//! person opens it, agrees (consent), receives a random challenge (`start`), performs it in
-//! front of the camera and uploads the frames; the server judges them and writes one record
-//! under the session's id; the caller reads the outcome and is called back.
+//! Interactive verification sessions (LR_FR, ID_PRO, PV_FV, ID_PLUS): the vendors'
+//! InitFaceVerify / DescribeFaceVerify pattern. A signed caller creates a session and gets a
+//! capture link; a person opens it, agrees (consent), photographs the ID card first for ID_PLUS
+//! (`cards`), receives a random challenge (`start`), performs it in front of the camera and
+//! uploads the frames; the server judges them and writes one record under the session's id; the
+//! caller reads the outcome and is called back.
 //!
 //! Every step is a conditional state change in the database (see `shiren_store::sessions`), so
 //! any node can serve any step and none can be taken twice. The capture link's token is the
 //! page's only credential: it is kept as its SHA-256, and everything the page sends is treated
-//! as an attacker's. ID_PLUS adds the card steps between consent and challenge (`cards`). The verdict is the server's own (GB/T 38671-2020): the page reports only
+//! as an attacker's. The verdict is the server's own (GB/T 38671-2020): the page reports only
 //! what the camera saw and when.
 
 pub mod callbacks;
