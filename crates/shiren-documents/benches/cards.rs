@@ -90,6 +90,10 @@ fn main() {
         speed(&synth, &engine, &faces[0], &reader_settings);
         return;
     }
+    if std::env::var_os("SHIREN_CARDS_LOCATE").is_some() {
+        locating(&synth, &faces, &bin_list, count);
+        return;
+    }
     let tally = Mutex::new(Tally::default());
     let read = |photo: &RgbImage| -> (SideReading, f64) {
         let start = Instant::now();
@@ -306,4 +310,74 @@ fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &
     println!("find and straighten the card        {:7.1} ms", median(locate));
     println!("read it upright                      {:7.1} ms", median(read));
     println!("whole reader (with the measures)     {:7.1} ms", median(whole));
+}
+
+/// Outline finding alone against the generator's corners (`SHIREN_CARDS_LOCATE=1`): for every
+/// front, back and bank card photo, the largest distance from a printed corner to the nearest
+/// corner found, as a share of the card's width in the photo. Under 4% reads as found; more is a
+/// wrong outline (a part of the card, or the card with its shadow); none is not found.
+fn locating(synth: &CardSynth, faces: &[RgbImage], bin_list: &[(String, String)], count: u64) {
+    let mut errors: BTreeMap<&'static str, Vec<f32>> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for seed in 0..count {
+        let truth = synth.id_card_truth(seed);
+        let bank = synth.bank_card_truth(seed, bin_list);
+        let settings = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
+        let cards = [
+            ("front", synth.render_id_front(&truth, &faces[seed as usize % faces.len()]), 1),
+            ("back", synth.render_id_back(&truth), 2),
+            ("bank", synth.render_bank_card(&bank, seed), 5),
+        ];
+        for (kind, card, salt) in cards {
+            let photo = photograph(&card, seed * 16 + salt, &settings).expect("photo");
+            let image = image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8();
+            let printed = photo.corners;
+            let width = (printed[1][0] - printed[0][0]).hypot(printed[1][1] - printed[0][1]);
+            let error = match shiren_documents::locate::find_outline(&image) {
+                Some(found) => {
+                    printed
+                        .iter()
+                        .map(|p| found.0.iter().map(|q| (p[0] - q[0]).hypot(p[1] - q[1])).fold(f32::MAX, f32::min))
+                        .fold(0.0, f32::max)
+                        / width
+                }
+                None => f32::INFINITY,
+            };
+            if error > 0.04
+                && let Some(dir) = std::env::var_os("SHIREN_CARDS_DUMP")
+            {
+                let mut marked = image.clone();
+                if let Some(found) = shiren_documents::locate::find_outline(&image) {
+                    for i in 0..4 {
+                        let (a, b) = (found.0[i], found.0[(i + 1) % 4]);
+                        for t in 0..800 {
+                            let t = t as f32 / 800.0;
+                            let (x, y) = (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t);
+                            for (dx, dy) in [(0.0, 0.0), (2.0, 0.0), (-2.0, 0.0), (0.0, 2.0), (0.0, -2.0)] {
+                                let (x, y) = ((x + dx).max(0.0) as u32, (y + dy).max(0.0) as u32);
+                                if x < marked.width() && y < marked.height() {
+                                    marked.put_pixel(x, y, image::Rgb([255, 0, 255]));
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = marked.save(std::path::PathBuf::from(dir).join(format!("{seed}-{kind}-outline.png")));
+            }
+            if error > 0.04 && wrong.len() < 60 {
+                wrong.push(format!("seed {seed} {kind}: {error:.3}"));
+            }
+            errors.entry(kind).or_default().push(error);
+        }
+    }
+    println!("photos     found   wrong   none   median error");
+    for (kind, mut list) in errors {
+        list.sort_by(f32::total_cmp);
+        let found = list.iter().filter(|e| **e <= 0.04).count();
+        let none = list.iter().filter(|e| e.is_infinite()).count();
+        println!("{kind:<8} {found:7} {:7} {none:6}   {:.4}", list.len() - found - none, list[list.len() / 2]);
+    }
+    for line in wrong {
+        println!("  {line}");
+    }
 }
