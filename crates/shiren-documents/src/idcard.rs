@@ -113,7 +113,10 @@ pub const LONG_TERM: &str = "长期";
 /// the issuing authority, the validity period or the title.
 pub fn side_of(lines: &[TextLine]) -> Option<Side> {
     let text: String = lines.iter().map(|l| compact(&l.text)).collect::<Vec<_>>().join("\n");
-    let front = find_id_number(&text).is_some() || text.contains("公民身份") || text.contains("住址");
+    // A line alone first: a misread label's stray digit before the number makes a 19-digit run
+    // of the row (公9 540322…), which is no number.
+    let number = lines.iter().any(|l| find_id_number(&compact(&l.text)).is_some()) || find_id_number(&text).is_some();
+    let front = number || text.contains("公民身份") || text.contains("住址");
     let back = text.contains("签发")
         || text.contains("有效期")
         || text.contains("居民身份证")
@@ -132,13 +135,18 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
     let mut front = Front::default();
     let rows = rows(lines);
     // The number's row is the anchor: the fields are the rows above it.
-    let id_row = rows.iter().position(|row| find_id_number(&row_text(row)).is_some());
+    // A line holding the number alone is taken before the row's text (where a misread label's
+    // stray digit can run into it); a number split in two lines is found in the row's text.
+    fn line_number<'a>(row: &[&'a TextLine]) -> Option<(String, &'a TextLine)> {
+        row.iter().find_map(|l| find_id_number(&compact(&l.text)).map(|n| (n, *l)))
+    }
+    let id_row = rows.iter().position(|row| line_number(row).is_some() || find_id_number(&row_text(row)).is_some());
     if let Some(i) = id_row {
         let row = &rows[i];
-        let number = find_id_number(&row_text(row)).unwrap_or_default();
-        let number_lines: Vec<&TextLine> =
-            row.iter().copied().filter(|l| find_id_number(&compact(&l.text)).is_some()).collect();
-        front.id_number = Some(Field::new(number, if number_lines.is_empty() { row } else { &number_lines }));
+        front.id_number = match line_number(row) {
+            Some((number, line)) => Some(Field::new(number, &[line])),
+            None => find_id_number(&row_text(row)).map(|number| Field::new(number, row)),
+        };
     }
     let above = &rows[..id_row.unwrap_or(rows.len())];
     // The portrait's area (the right third above the number) holds no field text; anything read
@@ -165,7 +173,10 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
     });
     if let Some(i) = birth_row {
         used[i] = true;
-        if let Some(date) = birth_date_in(&digit_runs_of(&fields[i])) {
+        let date = birth_date_in(&digit_runs_of(&fields[i])).or_else(|| {
+            front.id_number.as_ref().and_then(|n| birth_date_matching_number(&row_text(&fields[i]), &n.text))
+        });
+        if let Some(date) = date {
             front.birth_date = Some(Field::new(date, &fields[i]));
         }
     }
@@ -173,10 +184,9 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
     let sex_row = (0..fields.len()).find(|&i| !used[i] && sex_in(&row_text(&fields[i])).is_some());
     if let Some(i) = sex_row {
         used[i] = true;
-        let text = row_text(&fields[i]);
-        front.sex = sex_in(&text).map(|s| Field::new(s.to_string(), &fields[i]));
-        let after_sex = text.split_once(['男', '女']).map(|(_, rest)| rest).unwrap_or("");
-        front.ethnicity = find_ethnicity(after_sex).map(|e| Field::new(e.to_string(), &fields[i]));
+        let (sex, ethnicity) = sex_and_ethnicity(&row_text(&fields[i]));
+        front.sex = sex.map(|s| Field::new(s.to_string(), &fields[i]));
+        front.ethnicity = ethnicity.map(|e| Field::new(e.to_string(), &fields[i]));
     }
     // The name is above the sex and birth rows, the address below them; a row that starts
     // with the address label is the address wherever it is.
@@ -216,7 +226,8 @@ pub fn read_back(lines: &[TextLine], width: f32) -> Back {
     let all: String = lines.iter().map(|l| compact(&l.text)).collect();
     back.title_kind = DocumentKind::of_title(&all);
     let rows = rows(lines);
-    for row in &rows {
+    let (mut authority_row, mut validity_row) = (None, None);
+    for (i, row) in rows.iter().enumerate() {
         let text = row_text(row);
         if text.contains("次数") {
             let count = digit_runs(&text).into_iter().next().unwrap_or_default();
@@ -230,15 +241,34 @@ pub fn read_back(lines: &[TextLine], width: f32) -> Back {
         } else if let Some((from, until)) = validity_in(&text) {
             back.valid_from = Some(Field::new(from, row));
             back.valid_until = Some(Field::new(until, row));
-        } else if text.contains("签发") || text.contains("机关") {
-            let value = strip_label(row, "签发机关", width);
-            if !value.is_empty() {
-                back.issuing_authority = Some(Field::new(value, row));
-            }
+            validity_row = Some(i);
+        } else if authority_row.is_none() && (text.contains("签发") || text.contains("机关")) {
+            authority_row = Some(i);
+        }
+    }
+    // A label too faint to be read, or misread past recognition (器发机关, 发构美), leaves the
+    // authority as the row right above the validity period.
+    let is_title = |i: usize| {
+        let text = row_text(&rows[i]);
+        ["中华人民共和国", "居民身份证", "居住证", "永久居留"].iter().any(|t| text.contains(t))
+    };
+    let authority_row = authority_row.or_else(|| validity_row.and_then(|v| v.checked_sub(1)).filter(|&i| !is_title(i)));
+    if let Some(i) = authority_row {
+        let row = &rows[i];
+        // The values start right of the label column (the labels end before 30% of the width,
+        // the values begin at about 37%): what lies there is the value, however the label read.
+        let values: Vec<&TextLine> =
+            row.iter().copied().filter(|l| l.quad.bounds().0 >= BACK_VALUE_COLUMN * width).collect();
+        let value = if values.is_empty() { strip_label(row, "签发机关", width) } else { row_text(&values) };
+        if !value.is_empty() {
+            back.issuing_authority = Some(Field::new(value, if values.is_empty() { row } else { &values }));
         }
     }
     back
 }
+
+/// Where the back's value column begins, as a share of the card's width.
+const BACK_VALUE_COLUMN: f32 = 0.3;
 
 /// A travel permit's number after its label: an optional H or M and 8 to 10 digits.
 fn pass_number_in(text: &str) -> Option<String> {
@@ -338,6 +368,23 @@ pub fn find_id_number(text: &str) -> Option<String> {
 /// The runs of ASCII digits in `text`.
 fn digit_runs(text: &str) -> Vec<&str> {
     text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect()
+}
+
+/// `YYYY-MM-DD` from a birth row whose small 年 and 月 were lost in reading (`197628日`), when its
+/// digits are exactly those of the number's birth date as the card prints it (year, then month
+/// and day without leading zeros). Nothing more lenient: a printed date that differs from the
+/// number's is a forgery signal the cross-checks must still see.
+pub fn birth_date_matching_number(text: &str, number: &str) -> Option<String> {
+    let date = number.get(6..14).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+    let (year, month, day) = (&date[..4], date[4..6].trim_start_matches('0'), date[6..].trim_start_matches('0'));
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    (digits == format!("{year}{month}{day}")).then(|| format!("{year}-{}-{}", &date[4..6], &date[6..]))
+}
+
+/// The sex and the ethnicity from the text of the sex row.
+pub fn sex_and_ethnicity(text: &str) -> (Option<&'static str>, Option<&'static str>) {
+    let after_sex = text.split_once(['男', '女']).map(|(_, rest)| rest).unwrap_or("");
+    (sex_in(text), find_ethnicity(after_sex))
 }
 
 /// `YYYY-MM-DD` from one line of text read across the birth row.
@@ -601,6 +648,55 @@ mod tests {
         assert_eq!(back.valid_until.map(|f| f.text).as_deref(), Some("2020-03-08"));
         let long = vec![line("有效期限1970.01.01-长期", 150.0, 440.0, 400.0)];
         assert_eq!(read_back(&long, 856.0).valid_until.map(|f| f.text).as_deref(), Some(LONG_TERM));
+    }
+
+    #[test]
+    fn a_back_with_an_unreadable_label_takes_the_row_above_the_period() {
+        let misread = vec![
+            line("中华人民共和国", 300.0, 60.0, 300.0),
+            line("居民身份证", 260.0, 130.0, 400.0),
+            line("器发机关", 185.0, 369.0, 100.0),
+            line("察隅县公安局", 336.0, 368.0, 200.0),
+            line("2021.01.16-长期", 339.0, 428.0, 300.0),
+        ];
+        let back = read_back(&misread, 856.0);
+        assert_eq!(back.issuing_authority.map(|f| f.text).as_deref(), Some("察隅县公安局"));
+        let unlabelled = vec![
+            line("中华人民共和国", 300.0, 60.0, 300.0),
+            line("居民身份证", 260.0, 130.0, 400.0),
+            line("布尔津县公安局", 320.0, 374.0, 220.0),
+            line("2025.07.10-长期", 320.0, 438.0, 300.0),
+        ];
+        let back = read_back(&unlabelled, 856.0);
+        assert_eq!(back.issuing_authority.map(|f| f.text).as_deref(), Some("布尔津县公安局"));
+        // The title is never taken for the authority.
+        let bare = vec![line("居民身份证", 260.0, 130.0, 400.0), line("2025.07.10-长期", 320.0, 180.0, 300.0)];
+        assert_eq!(read_back(&bare, 856.0).issuing_authority, None);
+    }
+
+    #[test]
+    fn a_stray_digit_before_the_number_does_not_hide_it() {
+        let lines = vec![
+            line("高馥琼", 151.0, 73.0, 100.0),
+            line("男", 149.0, 140.0, 30.0),
+            line("高山", 344.0, 139.0, 60.0),
+            line("2008年5月22日", 150.0, 204.0, 250.0),
+            line("公9", 52.0, 454.0, 60.0),
+            line("540322200805220059", 286.0, 446.0, 400.0),
+        ];
+        assert_eq!(side_of(&lines), Some(Side::Front));
+        assert_eq!(read_front(&lines, 856.0).id_number.map(|f| f.text).as_deref(), Some("540322200805220059"));
+    }
+
+    #[test]
+    fn a_birth_row_without_its_small_labels_is_taken_only_when_it_spells_the_numbers_date() {
+        let number = "330902197602080029";
+        assert_eq!(birth_date_matching_number("197628日", number).as_deref(), Some("1976-02-08"));
+        assert_eq!(birth_date_matching_number("1976 2 8", number).as_deref(), Some("1976-02-08"));
+        // A label misread as a digit, or a different date, is not bent into the number's.
+        assert_eq!(birth_date_matching_number("1976928", number), None);
+        assert_eq!(birth_date_matching_number("1976218日", number), None);
+        assert_eq!(birth_date_matching_number("197628", "3309021976"), None);
     }
 
     #[test]

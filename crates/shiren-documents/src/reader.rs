@@ -242,22 +242,46 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
 }
 
 /// Second looks at the front's short fields the detector can miss: a lone character after a
-/// faint label (民族 回) or a day and month printed apart from the year. The row is known from
-/// what was read on it (男/女, the year), so the band from there to the portrait is read again
-/// as one line.
+/// faint label (民族 回), a day and month printed apart from the year, or a whole sex row. The
+/// row is known from what was read on it (男/女, the year) or, for a sex row read not at all,
+/// from the rows around it (half way from the name to the birth date), so the band from there
+/// to the portrait is read again as one line.
 fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front: &mut Front) -> Result<(), OcrError> {
     let width = card.width() as f32;
-    let band = |anchor: &TextLine, from_x: f32| -> Option<Quad> {
-        let (_, top, _, bottom) = anchor.quad.bounds();
+    let band_at = |top: f32, bottom: f32, from_x: f32| -> Option<Quad> {
         let pad = 0.25 * (bottom - top);
         let (x0, x1) = (from_x.max(0.0), 0.6 * width);
         (x1 - x0 > 8.0).then(|| Quad::rect(x0, (top - pad).max(0.0), x1 - x0, bottom - top + 2.0 * pad))
+    };
+    let band = |anchor: &TextLine, from_x: f32| {
+        let (_, top, _, bottom) = anchor.quad.bounds();
+        band_at(top, bottom, from_x)
     };
     let read_band = |quad: Quad| -> Result<Option<(String, f32)>, OcrError> {
         let Some(crop) = shiren_ocr::geometry::crop_line(card, &quad) else { return Ok(None) };
         Ok(engine.recognize(&[&crop])?.pop())
     };
     let in_fields = |l: &&TextLine| l.quad.bounds().0 < 0.6 * width;
+    let year_line = lines
+        .iter()
+        .filter(in_fields)
+        .find(|l| l.text.chars().take_while(|c| c.is_ascii_digit()).count() == 4 && l.quad.bounds().0 > 0.1 * width);
+    if front.sex.is_none()
+        && let (Some(name), Some(year)) = (front.name.as_ref(), year_line)
+        && let Some(name_line) = lines.iter().filter(in_fields).find(|l| l.text.contains(name.text.as_str()))
+        && let Some(quad) = band_at(
+            (name_line.quad.center()[1] + year.quad.center()[1]) / 2.0 - year.quad.height() / 2.0,
+            (name_line.quad.center()[1] + year.quad.center()[1]) / 2.0 + year.quad.height() / 2.0,
+            year.quad.bounds().0 - 4.0,
+        )
+        && let Some((text, confidence)) = read_band(quad)?
+    {
+        let (sex, ethnicity) = idcard::sex_and_ethnicity(&text);
+        front.sex = sex.map(|s| Field { text: s.to_string(), confidence });
+        if front.ethnicity.is_none() {
+            front.ethnicity = ethnicity.map(|e| Field { text: e.to_string(), confidence });
+        }
+    }
     if front.ethnicity.is_none()
         && let Some(sex) = lines.iter().filter(in_fields).find(|l| l.text.contains(['男', '女']))
         && let Some(quad) = band(sex, sex.quad.bounds().2 + 4.0)
@@ -267,15 +291,13 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
         front.ethnicity = Some(Field { text: name.to_string(), confidence });
     }
     if front.birth_date.is_none()
-        && let Some(year) = lines
-            .iter()
-            .filter(in_fields)
-            .find(|l| l.text.chars().take_while(|c| c.is_ascii_digit()).count() == 4 && l.quad.bounds().0 > 0.1 * width)
+        && let Some(year) = year_line
         && let Some(quad) = band(year, year.quad.bounds().0 - 4.0)
         && let Some((text, confidence)) = read_band(quad)?
-        && let Some(date) = idcard::birth_date_from_text(&text)
     {
-        front.birth_date = Some(Field { text: date, confidence });
+        let date = idcard::birth_date_from_text(&text)
+            .or_else(|| front.id_number.as_ref().and_then(|n| idcard::birth_date_matching_number(&text, &n.text)));
+        front.birth_date = date.map(|text| Field { text, confidence });
     }
     Ok(())
 }
