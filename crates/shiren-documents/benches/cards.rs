@@ -15,6 +15,7 @@ use shiren_cardsynth::{CardSynth, Fonts, PhotoSettings, Variant, photograph};
 use shiren_documents::bankcard::{self, BinTable};
 use shiren_documents::idcard::field_texts;
 use shiren_documents::reader::{self, ReaderSettings, SideReading, Warning};
+use shiren_documents::regions::RegionNames;
 use shiren_idcard::RegionTable;
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
 use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
@@ -82,12 +83,13 @@ fn main() {
         list
     };
     let synth = CardSynth::new(Fonts::discover().expect("fonts"), &regions).expect("synth");
+    let names = RegionNames::new(&regions);
     let settings = OcrSettings { sessions_per_model: 2, ..OcrSettings::default() };
     let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), settings).expect("engine");
     let faces = portraits(&store);
     let reader_settings = ReaderSettings::default();
     if std::env::var_os("SHIREN_CARDS_SPEED").is_some() {
-        speed(&synth, &engine, &faces[0], &reader_settings);
+        speed(&synth, &engine, &faces[0], &reader_settings, &names);
         return;
     }
     if std::env::var_os("SHIREN_CARDS_LOCATE").is_some() {
@@ -97,7 +99,7 @@ fn main() {
     let tally = Mutex::new(Tally::default());
     let read = |photo: &RgbImage| -> (SideReading, f64) {
         let start = Instant::now();
-        let reading = reader::read_side(&engine, photo, &reader_settings).expect("read");
+        let reading = reader::read_side(&engine, photo, &reader_settings, &names).expect("read");
         (reading, start.elapsed().as_secs_f64() * 1000.0)
     };
     let started = Instant::now();
@@ -284,7 +286,7 @@ fn main() {
 
 /// One thread, stage by stage, over 21 generated front photos (run under `taskset -c 0` for one
 /// core): finding and straightening the card, reading it upright, and the whole reader.
-fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &ReaderSettings) {
+fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &ReaderSettings, names: &RegionNames) {
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
@@ -303,7 +305,7 @@ fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &
         let _ = engine.read_upright(&located.card).expect("read");
         read.push(ms(start));
         let start = Instant::now();
-        let _ = reader::read_side(engine, &photo, settings).expect("read");
+        let _ = reader::read_side(engine, &photo, settings, names).expect("read");
         whole.push(ms(start));
     }
     println!("ID card front photos (1024-1280 px), medians of 21, one thread");

@@ -11,6 +11,7 @@ use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine};
 
 use crate::idcard::{self, Back, Check, Field, Front, Side};
 use crate::locate::{self, CARD_HEIGHT, CARD_WIDTH};
+use crate::regions::RegionNames;
 
 /// Something about a photo that makes its reading less trustworthy. Each has a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,8 +146,14 @@ const BACK_FIELDS: [(&str, [f32; 4]); 2] =
 /// Where the portrait is on the front.
 const PORTRAIT: [f32; 4] = [0.60, 0.08, 0.95, 0.76];
 
-/// Reads one photo of one side.
-pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings) -> Result<SideReading, OcrError> {
+/// Reads one photo of one side; region names in the address and the authority are mended
+/// against `names`.
+pub fn read_side(
+    engine: &OcrEngine,
+    photo: &RgbImage,
+    settings: &ReaderSettings,
+    names: &RegionNames,
+) -> Result<SideReading, OcrError> {
     let (located, page) = locate::read_upright(engine, photo, ID_CARD_DETECTOR_SIDE)?;
     let width = CARD_WIDTH as f32;
     let side = idcard::side_of(&page.lines);
@@ -159,9 +166,18 @@ pub fn read_side(engine: &OcrEngine, photo: &RgbImage, settings: &ReaderSettings
             } else {
                 reread_missing(engine, &page.image, &page.lines, &mut front)?;
             }
+            if let Some(address) = front.address.as_mut() {
+                address.text = names.mend_address(&address.text);
+            }
             (Some(front), None)
         }
-        Some(Side::Back) => (None, Some(idcard::read_back(&page.lines, width))),
+        Some(Side::Back) => {
+            let mut back = idcard::read_back(&page.lines, width);
+            if let Some(authority) = back.issuing_authority.as_mut() {
+                authority.text = names.mend_authority(&authority.text);
+            }
+            (None, Some(back))
+        }
         None => (None, None),
     };
     let measures = Measures {
@@ -308,8 +324,9 @@ pub fn read_card(
     photos: &[RgbImage],
     regions: &RegionTable,
     settings: &ReaderSettings,
+    names: &RegionNames,
 ) -> Result<IdCardReading, OcrError> {
-    let sides = photos.iter().map(|p| read_side(engine, p, settings)).collect::<Result<Vec<_>, _>>()?;
+    let sides = photos.iter().map(|p| read_side(engine, p, settings, names)).collect::<Result<Vec<_>, _>>()?;
     Ok(combine(sides, regions))
 }
 

@@ -8,6 +8,7 @@ use shiren_cardsynth::{CardSynth, Fonts, PhotoSettings, Variant, photograph};
 use shiren_documents::bankcard::{self, BinTable};
 use shiren_documents::idcard::{Field, field_texts};
 use shiren_documents::reader::{self, ReaderSettings, Warning};
+use shiren_documents::regions::RegionNames;
 use shiren_idcard::RegionTable;
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
 use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
@@ -23,6 +24,7 @@ fn text(f: &Option<Field>) -> &str {
 struct Fixture {
     store: ModelStore,
     regions: RegionTable,
+    names: RegionNames,
     synth: CardSynth,
     engine: OcrEngine,
     portrait: RgbImage,
@@ -38,12 +40,12 @@ fn fixture() -> Fixture {
     let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), OcrSettings::default()).expect("engine");
     let bytes = std::fs::read(store.path("testdata/obama.jpg")).expect("photo");
     let portrait = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
-    Fixture { store, regions, synth, engine, portrait }
+    Fixture { store, names: RegionNames::new(&regions), regions, synth, engine, portrait }
 }
 
 #[test]
 fn generated_cards_are_read_and_copies_flagged() {
-    let Fixture { store, synth, engine, portrait, .. } = fixture();
+    let Fixture { store, names, synth, engine, portrait, .. } = fixture();
     let bins = BinTable::load(&store.path("ocr/cardbin.py")).expect("BIN table");
     let mut bin_list: Vec<(String, String)> =
         bins.prefixes().filter(|(p, _)| p.len() == 6).map(|(p, i)| (p.to_string(), i.bank.clone())).collect();
@@ -67,11 +69,16 @@ fn generated_cards_are_read_and_copies_flagged() {
             &engine,
             &shot(&synth.render_id_front(&truth, &portrait), seed, Variant::Clean),
             &settings,
+            &names,
         )
         .expect("front");
-        let back =
-            reader::read_side(&engine, &shot(&synth.render_id_back(&truth), seed + 1, Variant::Clean), &settings)
-                .expect("back");
+        let back = reader::read_side(
+            &engine,
+            &shot(&synth.render_id_back(&truth), seed + 1, Variant::Clean),
+            &settings,
+            &names,
+        )
+        .expect("back");
         let f = front.front.clone().unwrap_or_default();
         let b = back.back.clone().unwrap_or_default();
         for ((name, got), want) in field_texts(&f, &b).into_iter().zip(truth.field_texts()) {
@@ -89,7 +96,7 @@ fn generated_cards_are_read_and_copies_flagged() {
         // The same front out of focus (a gaussian of 2.5 px over the whole photo).
         let out_of_focus =
             image::imageops::blur(&shot(&synth.render_id_front(&truth, &portrait), seed, Variant::Clean), 2.5);
-        let blurred = reader::read_side(&engine, &out_of_focus, &settings).expect("blurred front");
+        let blurred = reader::read_side(&engine, &out_of_focus, &settings, &names).expect("blurred front");
         blurred_flagged += usize::from(blurred.warnings.contains(&Warning::Blurry) || blurred.side.is_none());
         sharpness.1.push(blurred.measures.sharpness);
         false_copies += usize::from(front.warnings.contains(&Warning::GreyscaleCopy));
@@ -97,6 +104,7 @@ fn generated_cards_are_read_and_copies_flagged() {
             &engine,
             &shot(&synth.render_id_front(&truth, &portrait), seed + 2, Variant::GreyscaleCopy),
             &settings,
+            &names,
         )
         .expect("copy");
         copies += usize::from(copy.warnings.contains(&Warning::GreyscaleCopy));
@@ -136,7 +144,7 @@ fn generated_cards_are_read_and_copies_flagged() {
 #[test]
 fn residence_permits_are_recognised_and_read() {
     use shiren_idcard::DocumentKind;
-    let Fixture { regions, synth, engine, portrait, .. } = fixture();
+    let Fixture { regions, names, synth, engine, portrait, .. } = fixture();
     let settings = ReaderSettings::default();
     let kinds = [
         DocumentKind::HongKongResidencePermit,
@@ -153,9 +161,11 @@ fn residence_permits_are_recognised_and_read() {
             let photo = photograph(card, seed, &PhotoSettings::default()).expect("photo");
             image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8()
         };
-        let front = reader::read_side(&engine, &shot(&synth.render_id_front(&truth, &portrait), seed), &settings)
-            .expect("front");
-        let back = reader::read_side(&engine, &shot(&synth.render_id_back(&truth), seed + 1), &settings).expect("back");
+        let front =
+            reader::read_side(&engine, &shot(&synth.render_id_front(&truth, &portrait), seed), &settings, &names)
+                .expect("front");
+        let back = reader::read_side(&engine, &shot(&synth.render_id_back(&truth), seed + 1), &settings, &names)
+            .expect("back");
         let reading = reader::combine(vec![front, back], &regions);
         let f = reading.front.clone().unwrap_or_default();
         let b = reading.back.clone().unwrap_or_default();

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use image::RgbImage;
 use shiren_documents::idcard::{Field, Side};
 use shiren_documents::reader::{self, ReaderSettings, Warning};
+use shiren_documents::regions::RegionNames;
 use shiren_idcard::RegionTable;
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
 use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
@@ -14,6 +15,7 @@ use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
 struct Fixture {
     engine: OcrEngine,
     regions: RegionTable,
+    names: RegionNames,
     specimen: RgbImage,
 }
 
@@ -32,7 +34,7 @@ fn fixture() -> &'static Fixture {
         let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("region table");
         let bytes = std::fs::read(store.path("testdata/idcard-specimen.jpg")).expect("specimen");
         let specimen = image::load_from_memory(&bytes).expect("specimen decodes").to_rgb8();
-        Fixture { engine, regions, specimen }
+        Fixture { engine, names: RegionNames::new(&regions), regions, specimen }
     })
 }
 
@@ -43,9 +45,14 @@ fn text(field: &Option<Field>) -> &str {
 #[test]
 fn every_field_of_the_specimen_is_read_exactly() {
     let f = fixture();
-    let reading =
-        reader::read_card(&f.engine, std::slice::from_ref(&f.specimen), &f.regions, &ReaderSettings::default())
-            .expect("read");
+    let reading = reader::read_card(
+        &f.engine,
+        std::slice::from_ref(&f.specimen),
+        &f.regions,
+        &ReaderSettings::default(),
+        &f.names,
+    )
+    .expect("read");
     let front = reading.front.as_ref().expect("a front");
     assert_eq!(text(&front.name), "二哈");
     assert_eq!(text(&front.sex), "男");
@@ -77,7 +84,7 @@ fn the_specimen_reads_the_same_upside_down_and_on_its_side() {
         image::imageops::rotate90(&f.specimen),
         image::imageops::rotate270(&f.specimen),
     ] {
-        let side = reader::read_side(&f.engine, &turned, &ReaderSettings::default()).expect("read");
+        let side = reader::read_side(&f.engine, &turned, &ReaderSettings::default(), &f.names).expect("read");
         let front = side.front.as_ref().expect("a front");
         assert_eq!(text(&front.id_number), "410502201503081234");
         assert_eq!(text(&front.name), "二哈");
@@ -89,7 +96,7 @@ fn the_specimen_reads_the_same_upside_down_and_on_its_side() {
 fn a_blank_photo_is_no_card_and_a_covered_field_is_reported() {
     let f = fixture();
     let blank = RgbImage::from_pixel(800, 600, image::Rgb([240, 240, 240]));
-    let side = reader::read_side(&f.engine, &blank, &ReaderSettings::default()).expect("read");
+    let side = reader::read_side(&f.engine, &blank, &ReaderSettings::default(), &f.names).expect("read");
     assert_eq!(side.side, None);
     assert!(side.warnings.contains(&Warning::NotAnIdCard));
     // The specimen with its name row covered by the card's own background is still a front,
@@ -101,7 +108,7 @@ fn a_blank_photo_is_no_card_and_a_covered_field_is_reported() {
             covered.put_pixel(x, y, background);
         }
     }
-    let side = reader::read_side(&f.engine, &covered, &ReaderSettings::default()).expect("read");
+    let side = reader::read_side(&f.engine, &covered, &ReaderSettings::default(), &f.names).expect("read");
     assert_eq!(side.side, Some(Side::Front));
     assert!(
         side.warnings.iter().any(|w| matches!(w, Warning::FieldUnreadable { field } if field == "name")),

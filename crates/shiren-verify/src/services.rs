@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use shiren_documents::bankcard::{BinTable, BinTableError};
+use shiren_documents::regions::RegionNames;
 use shiren_face::pad::PadModel;
 use shiren_face::{Engine, EngineConfig, FaceError, ModelPaths};
 use shiren_idcard::{RegionTable, RegionTableError};
@@ -28,6 +29,8 @@ pub struct Services {
     pub images: ImageStore,
     pub authority: Arc<Authority>,
     pub regions: Arc<RegionTable>,
+    /// The region table's names by level, for mending what the card reader read.
+    pub region_names: Arc<RegionNames>,
     pub ocr: Arc<OcrEngine>,
     pub bins: Arc<BinTable>,
     pub pool: InferencePool,
@@ -94,6 +97,7 @@ impl Services {
             store,
             images,
             authority: Arc::new(authority),
+            region_names: Arc::new(RegionNames::new(&regions)),
             regions: Arc::new(regions),
             ocr: Arc::new(ocr),
             bins: Arc::new(bins),

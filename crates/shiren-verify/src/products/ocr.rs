@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use shiren_documents::bankcard::{self, BankCardReading, BinTable, CardType};
 use shiren_documents::idcard::{Back, Check, Field, Front, Side};
 use shiren_documents::reader::{self, Measures, ReaderSettings, SideReading, Warning};
+use shiren_documents::regions::RegionNames;
 use shiren_face::{DecodeLimits, Engine};
 use shiren_idcard::{DocumentKind, RegionTable, mask_bank_card, mask_id_number, mask_name};
 use shiren_ocr::{OcrEngine, Quad};
@@ -208,7 +209,7 @@ async fn judge_id_card(
     let works = call
         .photo_work(photos, OCR_MEMORY * fields.len() as u64, move |services, bytes| {
             let wanted = PortraitWanted { jpeg: return_portrait, template: false };
-            read_id_photo(&services.engine, &services.ocr, bytes, &settings, wanted)
+            read_id_photo(&services.engine, &services.ocr, bytes, &settings, &services.region_names, wanted)
         })
         .await?;
     let (sub_code, detail) = id_card_detail(&fields, works, &call.services.regions);
@@ -320,10 +321,11 @@ pub fn read_id_photo(
     ocr: &OcrEngine,
     bytes: &[u8],
     settings: &ReaderSettings,
+    names: &RegionNames,
     wanted: PortraitWanted,
 ) -> Result<SideWork, EngineError> {
     let photo = decode(&engine.config().limits, bytes)?;
-    let reading = reader::read_side(ocr, &photo, settings)?;
+    let reading = reader::read_side(ocr, &photo, settings, names)?;
     let portrait = match &reading.portrait_area {
         Some(area) if reading.side == Some(Side::Front) => {
             let (l, t, r, b) = area.bounds();
