@@ -223,10 +223,16 @@ fn digits_of(text: &str) -> Option<String> {
 }
 
 /// The card number: runs of digit groups on one row joined, 16 to 19 digits, Luhn-valid; among
-/// several, one whose prefix the BIN table knows, then the tallest print (the number is the
-/// card's largest text).
+/// several, one whose prefix the BIN table knows, then one read as printed over one with a digit
+/// dropped (below), then the tallest print (the number is the card's largest text).
+///
+/// The detector can cut an embossed group in two boxes that overlap, and the digit under the
+/// overlap is then read in both (6210508 | 8350…). Where two boxes touch or overlap and the
+/// digit at the end of one is the digit at the start of the next, the join is also tried with
+/// it once.
 fn find_number(lines: &[TextLine], bins: &BinTable) -> Option<Field> {
-    let mut candidates: Vec<(String, f32, f32, bool)> = Vec::new();
+    // (digits, confidence, print height, BIN known, digits dropped at overlaps)
+    let mut candidates: Vec<(String, f32, f32, bool, usize)> = Vec::new();
     for anchor in lines {
         // Groups printed apart are separate lines: the anchor's row (lines overlapping it
         // vertically by half a line; a tilted card's groups drift up or down a little), left
@@ -234,18 +240,33 @@ fn find_number(lines: &[TextLine], bins: &BinTable) -> Option<Field> {
         let mut row: Vec<&TextLine> = lines.iter().filter(|l| same_row(anchor, l)).collect();
         row.sort_by(|a, b| a.quad.center()[0].total_cmp(&b.quad.center()[0]));
         for start in 0..row.len() {
-            let mut digits = String::new();
+            // Every way of joining so far: (digits, digits dropped at overlaps).
+            let mut joins: Vec<(String, usize)> = vec![(String::new(), 0)];
             let mut confidences = Vec::new();
+            let mut previous: Option<&TextLine> = None;
             for line in &row[start..] {
                 let Some(d) = digits_of(&line.text) else { break };
-                digits.push_str(&d);
-                confidences.push(line.confidence);
-                if (16..=19).contains(&digits.len()) && luhn_valid(&digits) {
-                    let confidence = confidences.iter().sum::<f32>() / confidences.len() as f32;
-                    let known = bins.lookup(&digits).is_some();
-                    candidates.push((digits.clone(), confidence, anchor.quad.height(), known));
+                let overlapping =
+                    previous.is_some_and(|p| line.quad.bounds().0 - p.quad.bounds().2 < 0.3 * line.quad.height());
+                let mut next = Vec::with_capacity(joins.len() * 2);
+                for (digits, dropped) in &joins {
+                    next.push((format!("{digits}{d}"), *dropped));
+                    if overlapping && !digits.is_empty() && digits.chars().last() == d.chars().next() {
+                        next.push((format!("{digits}{}", &d[1..]), dropped + 1));
+                    }
                 }
-                if digits.len() > 19 {
+                joins = next;
+                confidences.push(line.confidence);
+                previous = Some(line);
+                for (digits, dropped) in &joins {
+                    if (16..=19).contains(&digits.len()) && luhn_valid(digits) {
+                        let confidence = confidences.iter().sum::<f32>() / confidences.len() as f32;
+                        let known = bins.lookup(digits).is_some();
+                        candidates.push((digits.clone(), confidence, anchor.quad.height(), known, *dropped));
+                    }
+                }
+                joins.retain(|(digits, _)| digits.len() <= 19);
+                if joins.is_empty() {
                     break;
                 }
             }
@@ -253,8 +274,12 @@ fn find_number(lines: &[TextLine], bins: &BinTable) -> Option<Field> {
     }
     candidates
         .into_iter()
-        .max_by(|a, b| (a.3, a.2 * a.1).partial_cmp(&(b.3, b.2 * b.1)).unwrap_or(std::cmp::Ordering::Equal))
-        .map(|(text, confidence, _, _)| Field { text, confidence })
+        .max_by(|a, b| {
+            (a.3, std::cmp::Reverse(a.4), a.2 * a.1)
+                .partial_cmp(&(b.3, std::cmp::Reverse(b.4), b.2 * b.1))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|(text, confidence, _, _, _)| Field { text, confidence })
 }
 
 /// Whether two lines overlap vertically by at least half the shorter one's height.
@@ -355,6 +380,21 @@ mod tests {
         assert_eq!(number.text, format!("{body}{check}"));
         assert_eq!(find_expiry(&lines).map(|f| f.text).as_deref(), Some("09/28"));
         assert!(find_number(&lines[..3], &table).is_none(), "too few digits");
+    }
+
+    #[test]
+    fn a_digit_read_twice_where_two_boxes_overlap_is_taken_once() {
+        let table = BinTable::parse(TABLE);
+        let body = "622202123456789012";
+        let check = (0..10).find(|d| luhn_valid(&format!("{body}{d}"))).unwrap_or(0);
+        let number = format!("{body}{check}");
+        // 6222021 | 1234567890…: the second box starts under the first one's last digit (each
+        // line is 20 px a character wide here: the first ends at 200).
+        let lines = vec![line("6222021", 60.0, 300.0, 50.0), line(&format!("1{}", &number[7..]), 190.0, 300.0, 50.0)];
+        assert_eq!(find_number(&lines, &table).map(|f| f.text), Some(number.clone()));
+        // Apart by a group's gap, the same digits are two digits printed.
+        let apart = vec![line("6222021", 60.0, 300.0, 50.0), line(&format!("1{}", &number[7..]), 260.0, 300.0, 50.0)];
+        assert_ne!(find_number(&apart, &table).map(|f| f.text), Some(number));
     }
 
     #[test]

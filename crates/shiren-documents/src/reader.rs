@@ -143,6 +143,9 @@ const FRONT_FIELDS: [(&str, [f32; 4]); 5] = [
 ];
 const BACK_FIELDS: [(&str, [f32; 4]); 2] =
     [("issuing_authority", [0.35, 0.62, 0.96, 0.77]), ("valid_until", [0.35, 0.77, 0.96, 0.92])];
+/// Where the ethnicity's value begins on the front, as a share of the card's width (the label
+/// 民族 stands at about 31%, the value at 39-40%).
+const ETHNICITY_VALUE_FROM: f32 = 0.37;
 /// Where the portrait is on the front.
 const PORTRAIT: [f32; 4] = [0.60, 0.08, 0.95, 0.76];
 
@@ -298,13 +301,28 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
             front.ethnicity = ethnicity.map(|e| Field { text: e.to_string(), confidence });
         }
     }
+    // From the sex onwards, and if that reads nothing, from where the value stands on the card
+    // (past the label, whose faint print read in the band can swamp a lone character).
     if front.ethnicity.is_none()
         && let Some(sex) = lines.iter().filter(in_fields).find(|l| l.text.contains(['男', '女']))
-        && let Some(quad) = band(sex, sex.quad.bounds().2 + 4.0)
-        && let Some((text, confidence)) = read_band(quad)?
-        && let Some(name) = crate::ethnicity::find_ethnicity(&text)
     {
-        front.ethnicity = Some(Field { text: name.to_string(), confidence });
+        for from_x in [sex.quad.bounds().2 + 4.0, ETHNICITY_VALUE_FROM * width] {
+            if let Some(quad) = band(sex, from_x)
+                && let Some((text, confidence)) = read_band(quad)?
+                && let Some(name) = crate::ethnicity::find_ethnicity(&text)
+            {
+                front.ethnicity = Some(Field { text: name.to_string(), confidence });
+                break;
+            }
+        }
+        // Still nothing: a rare character misread (彝 as 鲜) or unread (畲). The 56 names are
+        // the only values the field can hold, so each is scored against the band as read.
+        if front.ethnicity.is_none()
+            && let Some(quad) = band(sex, sex.quad.bounds().2 + 4.0)
+            && let Some(crop) = shiren_ocr::geometry::crop_line(card, &quad)
+        {
+            front.ethnicity = likeliest_ethnicity(engine, &crop)?;
+        }
     }
     if front.birth_date.is_none()
         && let Some(year) = year_line
@@ -316,6 +334,38 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
         front.birth_date = date.map(|text| Field { text, confidence });
     }
     Ok(())
+}
+
+/// How much likelier the best ethnic name must be than the next (natural log: 20 times).
+const ETHNICITY_MARGIN: f32 = 3.0;
+/// How far below the recogniser's own best reading of the band the best name may be (a rare
+/// character read as another costs a few nats a character; a band without any name, tens).
+const ETHNICITY_GAP: f32 = 12.0;
+
+/// The ethnic name the band `crop` (the sex row past the sex) most likely shows, scored over
+/// the 56 names (alone or after the label), when it is clearly the likeliest and not far from
+/// what the recogniser reads freely. The confidence is its probability relative to the free
+/// reading's.
+fn likeliest_ethnicity(engine: &OcrEngine, crop: &RgbImage) -> Result<Option<Field>, OcrError> {
+    let groups = crate::ethnicity::ETHNIC_GROUPS;
+    let texts: Vec<String> =
+        groups.iter().flat_map(|g| [g.to_string(), format!("民族{g}"), format!("族{g}")]).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let scored = engine.score_texts(crop, &refs)?;
+    let mut per_group: Vec<(f32, &str)> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let best = scored.scores[3 * i..3 * i + 3].iter().flatten().copied().fold(f32::NEG_INFINITY, f32::max);
+            (best, *g)
+        })
+        .filter(|(s, _)| s.is_finite())
+        .collect();
+    per_group.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let Some(&(best, name)) = per_group.first() else { return Ok(None) };
+    let second = per_group.get(1).map_or(f32::NEG_INFINITY, |s| s.0);
+    let clear = best - second >= ETHNICITY_MARGIN && scored.best_path - best <= ETHNICITY_GAP;
+    Ok(clear.then(|| Field { text: name.to_string(), confidence: (best - scored.best_path).exp() }))
 }
 
 /// Reads one or two photos (the front, the back, or both in any order) and cross-checks them.

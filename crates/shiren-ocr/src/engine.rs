@@ -64,6 +64,15 @@ impl Default for OcrSettings {
     }
 }
 
+/// `OcrEngine::score_texts`' answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextScores {
+    /// Per text, the log-probability of the text, or `None` when it cannot be written.
+    pub scores: Vec<Option<f32>>,
+    /// The log-probability of the recogniser's own best path: no text scores above it.
+    pub best_path: f32,
+}
+
 /// One line of text as read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextLine {
@@ -216,30 +225,58 @@ impl OcrEngine {
     pub fn recognize(&self, lines: &[&RgbImage]) -> Result<Vec<(String, f32)>, OcrError> {
         let mut results = Vec::with_capacity(lines.len());
         for line in lines {
-            let width = recognize::line_width(line);
-            let batch = recognize::pack(&[*line], width);
-            let shape = [1, 3, LINE_HEIGHT as usize, batch.width as usize];
-            let outputs = self.recognizer.run(&shape, &batch.data)?;
-            let probs = outputs.first().ok_or_else(|| self.output_missing("text recogniser"))?;
-            let (steps, classes) = match probs.shape.as_slice() {
-                [_, t, c] => (*t as usize, *c as usize),
-                other => {
-                    return Err(OcrError::Model {
-                        model: "text recogniser".into(),
-                        detail: format!("unexpected output shape {other:?}"),
-                    });
-                }
-            };
-            if classes != self.charset.len() {
-                return Err(OcrError::Dictionary {
-                    path: "ppocrv5_dict.txt".into(),
-                    detail: format!("{} symbols for a model with {classes} classes", self.charset.len()),
-                });
-            }
-            let line_probs = probs.data.get(..steps * classes).unwrap_or(&[]);
-            results.push(self.charset.decode(line_probs, steps, classes));
+            let (probs, steps, classes) = self.line_probabilities(line)?;
+            results.push(self.charset.decode(&probs, steps, classes));
         }
         Ok(results)
+    }
+
+    /// How well each of `texts` explains a straightened line: the natural log of the
+    /// probability the recogniser gives the text (over every alignment, CTC's forward sum),
+    /// against the log-probability of its own best reading (the greedy path's). `None` for a
+    /// text with a character outside the dictionary. For fields with a closed set of values (an
+    /// ethnic group, a region), where a rare character the recogniser misreads freely is still
+    /// likelier as itself than as the other values.
+    pub fn score_texts(&self, line: &RgbImage, texts: &[&str]) -> Result<TextScores, OcrError> {
+        let (probs, steps, classes) = self.line_probabilities(line)?;
+        let best_path = recognize::best_path_log_probability(&probs, steps, classes);
+        let scores = texts
+            .iter()
+            .map(|t| {
+                let labels = self.charset.labels_of(t)?;
+                Some(recognize::ctc_log_likelihood(&probs, steps, classes, &labels))
+            })
+            .collect();
+        Ok(TextScores { scores, best_path })
+    }
+
+    /// The recogniser's per-step class probabilities for one line: (probabilities, steps,
+    /// classes), row-major by step.
+    fn line_probabilities(&self, line: &RgbImage) -> Result<(Vec<f32>, usize, usize), OcrError> {
+        let width = recognize::line_width(line);
+        let batch = recognize::pack(&[line], width);
+        let shape = [1, 3, LINE_HEIGHT as usize, batch.width as usize];
+        let outputs = self.recognizer.run(&shape, &batch.data)?;
+        let probs = outputs.into_iter().next().ok_or_else(|| self.output_missing("text recogniser"))?;
+        let (steps, classes) = match probs.shape.as_slice() {
+            [_, t, c] => (*t as usize, *c as usize),
+            other => {
+                return Err(OcrError::Model {
+                    model: "text recogniser".into(),
+                    detail: format!("unexpected output shape {other:?}"),
+                });
+            }
+        };
+        if classes != self.charset.len() {
+            return Err(OcrError::Dictionary {
+                path: "ppocrv5_dict.txt".into(),
+                detail: format!("{} symbols for a model with {classes} classes", self.charset.len()),
+            });
+        }
+        let mut data = probs.data;
+        data.truncate(steps * classes);
+        let steps = data.len() / classes.max(1);
+        Ok((data, steps, classes))
     }
 
     /// Detects, straightens, turns and reads every line of `image`, in reading order. Lines

@@ -9,6 +9,6 @@ pub mod error;
 pub mod geometry;
 pub mod recognize;
 
-pub use engine::{OcrEngine, OcrModelPaths, OcrSettings, TextLine};
+pub use engine::{OcrEngine, OcrModelPaths, OcrSettings, TextLine, TextScores};
 pub use error::OcrError;
 pub use geometry::Quad;

@@ -2,6 +2,7 @@
 //! recogniser. Both take the line scaled to 48 pixels high, keeping its proportions, padded on
 //! the right with zeros, normalised to [-1, 1] in BGR order as PaddleOCR trained them.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use image::RgbImage;
@@ -24,6 +25,8 @@ pub const MAX_RECOGNISER_WIDTH: u32 = LINE_HEIGHT * 40;
 #[derive(Debug, Clone)]
 pub struct Charset {
     symbols: Vec<String>,
+    /// Each single-character symbol's class.
+    classes: HashMap<char, usize>,
 }
 
 impl Charset {
@@ -37,11 +40,25 @@ impl Charset {
         let mut symbols = vec![String::new()];
         symbols.extend(lines.map(|l| l.trim_end_matches('\r').to_string()));
         symbols.push(" ".to_string());
-        Self { symbols }
+        let mut classes = HashMap::new();
+        for (class, symbol) in symbols.iter().enumerate().skip(1) {
+            let mut chars = symbol.chars();
+            if let (Some(c), None) = (chars.next(), chars.next()) {
+                // The first class of a symbol listed twice, as greedy decoding would print it.
+                classes.entry(c).or_insert(class);
+            }
+        }
+        Self { symbols, classes }
     }
 
     pub fn len(&self) -> usize {
         self.symbols.len()
+    }
+
+    /// The classes spelling `text`, one per character; `None` when a character is not in the
+    /// dictionary.
+    pub fn labels_of(&self, text: &str) -> Option<Vec<usize>> {
+        text.chars().map(|c| self.classes.get(&c).copied()).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -73,6 +90,62 @@ impl Charset {
         let confidence = if kept.is_empty() { 0.0 } else { kept.iter().sum::<f32>() / kept.len() as f32 };
         (text, confidence)
     }
+}
+
+/// The natural log of the probability that the recogniser's `steps`×`classes` output spells
+/// `labels` (blank = class 0), summed over every CTC alignment: the forward algorithm over the
+/// labels with blanks between and around them, in log space. An empty text is all blanks.
+pub fn ctc_log_likelihood(probs: &[f32], steps: usize, classes: usize, labels: &[usize]) -> f32 {
+    let ln = |p: f32| if p.is_finite() && p > 1e-30 { p.ln() } else { -69.0 };
+    let at = |t: usize, class: usize| probs.get(t * classes + class).copied().unwrap_or(0.0);
+    let add = |a: f32, b: f32| {
+        if a == f32::NEG_INFINITY {
+            b
+        } else if b == f32::NEG_INFINITY {
+            a
+        } else {
+            let m = a.max(b);
+            m + ((a - m).exp() + (b - m).exp()).ln()
+        }
+    };
+    // Extended sequence: blank, l1, blank, l2, …, blank.
+    let extended: Vec<usize> = std::iter::once(0).chain(labels.iter().flat_map(|&l| [l, 0])).collect();
+    let n = extended.len();
+    if steps == 0 {
+        return if labels.is_empty() { 0.0 } else { f32::NEG_INFINITY };
+    }
+    let mut alpha = vec![f32::NEG_INFINITY; n];
+    alpha[0] = ln(at(0, extended[0]));
+    if n > 1 {
+        alpha[1] = ln(at(0, extended[1]));
+    }
+    for t in 1..steps {
+        let mut next = vec![f32::NEG_INFINITY; n];
+        for s in 0..n {
+            let mut sum = alpha[s];
+            if s >= 1 {
+                sum = add(sum, alpha[s - 1]);
+            }
+            // A label may follow the label before the blank unless the two are the same.
+            if s >= 2 && extended[s] != 0 && extended[s] != extended[s - 2] {
+                sum = add(sum, alpha[s - 2]);
+            }
+            if sum != f32::NEG_INFINITY {
+                next[s] = sum + ln(at(t, extended[s]));
+            }
+        }
+        alpha = next;
+    }
+    if n == 1 { alpha[0] } else { add(alpha[n - 1], alpha[n - 2]) }
+}
+
+/// The log-probability of the single most likely path (the greedy decoding's).
+pub fn best_path_log_probability(probs: &[f32], steps: usize, classes: usize) -> f32 {
+    probs
+        .chunks_exact(classes.max(1))
+        .take(steps)
+        .map(|step| step.iter().copied().filter(|p| p.is_finite()).fold(1e-30f32, f32::max).ln())
+        .sum()
 }
 
 /// Lines packed into one NCHW tensor `LINE_HEIGHT` high and `width` wide.
@@ -152,6 +225,30 @@ pub(crate) fn line_width(line: &RgbImage) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ctc_sums_every_alignment_of_a_text() {
+        // Two steps over blank, a, b.
+        let probs = [0.1, 0.8, 0.1, 0.6, 0.2, 0.2];
+        let p = |labels: &[usize]| ctc_log_likelihood(&probs, 2, 3, labels).exp();
+        // a: (a, -), (a, a), (-, a).
+        assert!((p(&[1]) - 0.66).abs() < 1e-5, "{}", p(&[1]));
+        assert!((p(&[2]) - 0.10).abs() < 1e-5);
+        assert!((p(&[]) - 0.06).abs() < 1e-5);
+        assert!((p(&[1, 2]) - 0.16).abs() < 1e-5);
+        assert!(p(&[1, 1]) < 1e-6, "a repeated letter needs a blank between");
+        let total: f32 = [&[][..], &[1], &[2], &[1, 2], &[2, 1], &[2, 2], &[1, 1]].iter().map(|l| p(l)).sum();
+        assert!((total - 1.0).abs() < 1e-4, "{total}");
+        assert!((best_path_log_probability(&probs, 2, 3) - (0.8f32 * 0.6).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn texts_are_spelled_in_classes() {
+        let charset = Charset::from_lines(["a", "b", "彝"].into_iter());
+        assert_eq!(charset.labels_of("彝a"), Some(vec![3, 1]));
+        assert_eq!(charset.labels_of("c"), None);
+        assert_eq!(charset.labels_of(""), Some(vec![]));
+    }
+
     use super::*;
 
     #[test]
