@@ -378,6 +378,40 @@ mod tests {
         photo
     }
 
+    /// One-pixel edges along the rectangle (x0, y0)-(x1, y1).
+    fn rectangle_edges(x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
+        let mut edges = GrayImage::new(200, 150);
+        for x in x0..=x1 {
+            edges.put_pixel(x, y0, image::Luma([255]));
+            edges.put_pixel(x, y1, image::Luma([255]));
+        }
+        for y in y0..=y1 {
+            edges.put_pixel(x0, y, image::Luma([255]));
+            edges.put_pixel(x1, y, image::Luma([255]));
+        }
+        edges
+    }
+
+    #[test]
+    fn sides_are_fitted_to_the_edges_and_judged_one_by_one() {
+        let edges = rectangle_edges(20, 30, 180, 130);
+        // A rough quad a few pixels inside, as the hull's chords between rounded corners are.
+        let rough =
+            [Point::new(24.0, 33.0), Point::new(176.0, 34.0), Point::new(177.0, 127.0), Point::new(23.0, 126.0)];
+        let (fitted, support) = fit_sides(&edges, &rough).expect("fitted");
+        let want = [(20.0, 30.0), (180.0, 30.0), (180.0, 130.0), (20.0, 130.0)];
+        for (got, (x, y)) in fitted.iter().zip(want) {
+            assert!((got.x - x).abs() < 0.6 && (got.y - y).abs() < 0.6, "{got:?} for ({x}, {y})");
+        }
+        assert!(support > 0.95, "{support}");
+        // A quad whose right side cuts across the inside, where there are no edges, fails on
+        // that side alone although the other three follow the rectangle.
+        let across =
+            [Point::new(20.0, 30.0), Point::new(110.0, 30.0), Point::new(100.0, 130.0), Point::new(20.0, 130.0)];
+        let support = fit_sides(&edges, &across).map_or(0.0, |(_, s)| s);
+        assert!(support < MIN_SIDE_SUPPORT[1], "{support}");
+    }
+
     #[test]
     fn a_tilted_card_is_found_and_straightened() {
         let corners = [(180.0, 140.0), (880.0, 190.0), (850.0, 640.0), (150.0, 580.0)];
