@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use shiren_idcard::{DocumentKind, RegionTable};
-use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine};
+use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine, TextScores};
 
 use crate::idcard::{self, Back, Check, Field, Front, Side};
 use crate::locate::{self, CARD_HEIGHT, CARD_WIDTH};
@@ -289,11 +289,9 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
     if front.sex.is_none()
         && let (Some(name), Some(year)) = (front.name.as_ref(), year_line)
         && let Some(name_line) = lines.iter().filter(in_fields).find(|l| l.text.contains(name.text.as_str()))
-        && let Some(quad) = band_at(
-            (name_line.quad.center()[1] + year.quad.center()[1]) / 2.0 - year.quad.height() / 2.0,
-            (name_line.quad.center()[1] + year.quad.center()[1]) / 2.0 + year.quad.height() / 2.0,
-            year.quad.bounds().0 - 4.0,
-        )
+        && let middle = (name_line.quad.center()[1] + year.quad.center()[1]) / 2.0
+        && let Some(quad) =
+            band_at(middle - year.quad.height() / 2.0, middle + year.quad.height() / 2.0, year.quad.bounds().0 - 4.0)
         && let Some((text, confidence)) = read_band(quad)?
     {
         let (sex, ethnicity) = idcard::sex_and_ethnicity(&text);
@@ -303,26 +301,29 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
         }
     }
     // From the sex onwards, and if that reads nothing, from where the value stands on the card
-    // (past the label, whose faint print read in the band can swamp a lone character).
+    // (past the label, whose faint print read in the band can swamp a lone character). Still
+    // nothing: a rare character misread (彝 as 鲜) or unread (畲); the 56 names are the only
+    // values the field can hold, so each is scored against the first band (from the same
+    // network run that read it).
     if front.ethnicity.is_none()
         && let Some(sex) = lines.iter().filter(in_fields).find(|l| l.text.contains(['男', '女']))
     {
-        for from_x in [sex.quad.bounds().2 + 4.0, ETHNICITY_VALUE_FROM * width] {
-            if let Some(quad) = band(sex, from_x)
-                && let Some((text, confidence)) = read_band(quad)?
-                && let Some(name) = crate::ethnicity::find_ethnicity(&text)
-            {
-                front.ethnicity = Some(Field { text: name.to_string(), confidence });
-                break;
-            }
-        }
-        // Still nothing: a rare character misread (彝 as 鲜) or unread (畲). The 56 names are
-        // the only values the field can hold, so each is scored against the band as read.
+        let first = match band(sex, sex.quad.bounds().2 + 4.0).and_then(|q| shiren_ocr::geometry::crop_line(card, &q)) {
+            Some(crop) => Some(score_ethnicities(engine, &crop)?),
+            None => None,
+        };
+        let found = |text: &str, confidence: f32| {
+            crate::ethnicity::find_ethnicity(text).map(|name| Field { text: name.to_string(), confidence })
+        };
+        front.ethnicity = first.as_ref().and_then(|s| found(&s.reading.0, s.reading.1));
         if front.ethnicity.is_none()
-            && let Some(quad) = band(sex, sex.quad.bounds().2 + 4.0)
-            && let Some(crop) = shiren_ocr::geometry::crop_line(card, &quad)
+            && let Some(quad) = band(sex, ETHNICITY_VALUE_FROM * width)
+            && let Some((text, confidence)) = read_band(quad)?
         {
-            front.ethnicity = likeliest_ethnicity(engine, &crop)?;
+            front.ethnicity = found(&text, confidence);
+        }
+        if front.ethnicity.is_none() {
+            front.ethnicity = first.as_ref().and_then(likeliest_ethnicity);
         }
     }
     if front.birth_date.is_none()
@@ -383,7 +384,7 @@ fn reread_address(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
         let Some(crop) = shiren_ocr::geometry::crop_line(card, &taller) else { continue };
         let Some((again, _)) = engine.recognize(&[&crop])?.pop() else { continue };
         let again: String = again.chars().filter(|c| !c.is_whitespace()).collect();
-        if again.chars().count() == text.chars().count() + 1 && is_one_insertion(&text, &again) {
+        if is_one_insertion(&text, &again) {
             address.text = address.text.replacen(&text, &again, 1);
         }
     }
@@ -406,30 +407,32 @@ const ETHNICITY_MARGIN: f32 = 3.0;
 /// character read as another costs a few nats a character; a band without any name, tens).
 const ETHNICITY_GAP: f32 = 12.0;
 
-/// The ethnic name the band `crop` (the sex row past the sex) most likely shows, scored over
-/// the 56 names (alone or after the label), when it is clearly the likeliest and not far from
-/// what the recogniser reads freely. The confidence is its probability relative to the free
-/// reading's.
-fn likeliest_ethnicity(engine: &OcrEngine, crop: &RgbImage) -> Result<Option<Field>, OcrError> {
-    let groups = crate::ethnicity::ETHNIC_GROUPS;
-    let texts: Vec<String> =
-        groups.iter().flat_map(|g| [g.to_string(), format!("民族{g}"), format!("族{g}")]).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let scored = engine.score_texts(crop, &refs)?;
-    let mut per_group: Vec<(f32, &str)> = groups
+/// The band `crop` (the sex row past the sex) read, and scored for each of the 56 ethnic names
+/// alone or after the label (`民族X`, `族X`, `X`; in that order, three per name).
+fn score_ethnicities(engine: &OcrEngine, crop: &RgbImage) -> Result<TextScores, OcrError> {
+    let texts: Vec<String> = crate::ethnicity::ETHNIC_GROUPS
         .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let best = scored.scores[3 * i..3 * i + 3].iter().flatten().copied().fold(f32::NEG_INFINITY, f32::max);
-            (best, *g)
-        })
+        .flat_map(|g| [g.to_string(), format!("民族{g}"), format!("族{g}")])
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    engine.score_texts(crop, &refs)
+}
+
+/// The ethnic name the scored band most likely shows, when it is clearly the likeliest and not
+/// far from what the recogniser reads freely. The confidence is its probability relative to
+/// the free reading's.
+fn likeliest_ethnicity(scored: &TextScores) -> Option<Field> {
+    let mut per_group: Vec<(f32, &str)> = crate::ethnicity::ETHNIC_GROUPS
+        .iter()
+        .zip(scored.scores.chunks(3))
+        .map(|(g, scores)| (scores.iter().flatten().copied().fold(f32::NEG_INFINITY, f32::max), *g))
         .filter(|(s, _)| s.is_finite())
         .collect();
     per_group.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let Some(&(best, name)) = per_group.first() else { return Ok(None) };
+    let &(best, name) = per_group.first()?;
     let second = per_group.get(1).map_or(f32::NEG_INFINITY, |s| s.0);
     let clear = best - second >= ETHNICITY_MARGIN && scored.best_path - best <= ETHNICITY_GAP;
-    Ok(clear.then(|| Field { text: name.to_string(), confidence: (best - scored.best_path).exp() }))
+    clear.then(|| Field { text: name.to_string(), confidence: (best - scored.best_path).exp() })
 }
 
 /// Reads one or two photos (the front, the back, or both in any order) and cross-checks them.
@@ -668,6 +671,7 @@ fn glare_share(card: &RgbImage, [l, t, r, b]: [f32; 4]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     #[test]
     fn only_a_reading_with_one_character_put_in_is_an_insertion() {
@@ -678,7 +682,6 @@ mod tests {
         assert!(!is_one_insertion("澄城县门", "澄城县门"));
         assert!(!is_one_insertion("门", "石门镇"));
     }
-    use image::Rgb;
 
     #[test]
     fn a_grey_card_has_no_colour_spread_and_a_coloured_one_has() {

@@ -67,6 +67,8 @@ impl Default for OcrSettings {
 /// `OcrEngine::score_texts`' answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextScores {
+    /// The line as `recognize` reads it (text and confidence), from the same network run.
+    pub reading: (String, f32),
     /// Per text, the log-probability of the text, or `None` when it cannot be written.
     pub scores: Vec<Option<f32>>,
     /// The log-probability of the recogniser's own best path: no text scores above it.
@@ -239,6 +241,7 @@ impl OcrEngine {
     /// likelier as itself than as the other values.
     pub fn score_texts(&self, line: &RgbImage, texts: &[&str]) -> Result<TextScores, OcrError> {
         let (probs, steps, classes) = self.line_probabilities(line)?;
+        let reading = self.charset.decode(&probs, steps, classes);
         let best_path = recognize::best_path_log_probability(&probs, steps, classes);
         let scores = texts
             .iter()
@@ -247,7 +250,7 @@ impl OcrEngine {
                 Some(recognize::ctc_log_likelihood(&probs, steps, classes, &labels))
             })
             .collect();
-        Ok(TextScores { scores, best_path })
+        Ok(TextScores { reading, scores, best_path })
     }
 
     /// The recogniser's per-step class probabilities for one line: (probabilities, steps,
