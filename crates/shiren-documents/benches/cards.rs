@@ -183,7 +183,8 @@ fn main() {
                     match &bank {
                         Ok(r) => {
                             if std::env::var_os("SHIREN_CARDS_VERBOSE").is_some()
-                                && r.number.as_ref().is_none_or(|n| n.text != card.number)
+                                && (r.number.as_ref().is_none_or(|n| n.text != card.number)
+                                    || r.expiry.as_ref().is_none_or(|e| e.text != card.expiry))
                             {
                                 let lines: Vec<String> = r
                                     .lines
@@ -292,26 +293,51 @@ fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &
         v[v.len() / 2]
     };
     let ms = |start: Instant| start.elapsed().as_secs_f64() * 1000.0;
-    let (mut locate, mut read, mut whole) = (vec![], vec![], vec![]);
+    let mut stages: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    let mut turned = 0;
     for seed in 500..521u64 {
         let truth = synth.id_card_truth(seed);
         let settings_photo = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
         let photo = photograph(&synth.render_id_front(&truth, portrait), seed, &settings_photo).expect("photo");
         let photo = image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8();
         let start = Instant::now();
-        let located = shiren_documents::locate::locate(&photo);
-        locate.push(ms(start));
+        let _ = shiren_documents::locate::find_outline(&photo);
+        stages.entry("1 find the outline").or_default().push(ms(start));
         let start = Instant::now();
-        let _ = engine.read_upright(&located.card).expect("read");
-        read.push(ms(start));
+        let located = shiren_documents::locate::locate(&photo);
+        stages.entry("2 find and straighten").or_default().push(ms(start));
+        for (side, key) in [(256, "3 detection at 256 (which way up)"), (960, "4 detection at 960")] {
+            let start = Instant::now();
+            let boxes = engine.detect_at(&located.card, side).expect("detect");
+            stages.entry(key).or_default().push(ms(start));
+            if side == 960 {
+                let crops: Vec<RgbImage> =
+                    boxes.iter().filter_map(|b| shiren_ocr::geometry::crop_line(&located.card, &b.quad)).collect();
+                let refs: Vec<&RgbImage> = crops.iter().collect();
+                let start = Instant::now();
+                let _ = engine.upside_down(&refs).expect("classify");
+                stages.entry("5 line orientation (each line)").or_default().push(ms(start));
+                let start = Instant::now();
+                let _ = engine.recognize(&refs).expect("recognize");
+                stages.entry("6 recognition").or_default().push(ms(start));
+            }
+        }
+        let start = Instant::now();
+        let page = engine.read_upright_at(&located.card, 960).expect("read");
+        stages.entry("7 read upright (3, 4, 6; 5 on the 256 lines)").or_default().push(ms(start));
+        turned += usize::from(page.rotation.degrees() != 0);
+        let start = Instant::now();
+        let _ = reader::colour_spread(&page.image);
+        let _ = reader::sharpness(&page.image);
+        stages.entry("8 colour and sharpness measures").or_default().push(ms(start));
         let start = Instant::now();
         let _ = reader::read_side(engine, &photo, settings, names).expect("read");
-        whole.push(ms(start));
+        stages.entry("9 whole reader (2, 7, second looks, measures)").or_default().push(ms(start));
     }
-    println!("ID card front photos (1024-1280 px), medians of 21, one thread");
-    println!("find and straighten the card        {:7.1} ms", median(locate));
-    println!("read it upright                      {:7.1} ms", median(read));
-    println!("whole reader (with the measures)     {:7.1} ms", median(whole));
+    println!("ID card front photos (1024-1280 px), medians of 21 ({turned} turned), one thread");
+    for (stage, times) in stages {
+        println!("{stage:<45} {:7.1} ms", median(times));
+    }
 }
 
 /// Outline finding alone against the generator's corners (`SHIREN_CARDS_LOCATE=1`): for every

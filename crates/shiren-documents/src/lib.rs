@@ -5,6 +5,7 @@
 //! (`regions`). The layout rules work on text lines alone and are tested without models.
 
 pub mod bankcard;
+mod edges;
 pub mod ethnicity;
 pub mod idcard;
 pub mod locate;

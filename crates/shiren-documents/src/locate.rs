@@ -6,12 +6,13 @@
 use image::{GrayImage, RgbImage};
 use imageproc::contours::{BorderType, find_contours};
 use imageproc::distance_transform::Norm;
-use imageproc::edges::canny;
 use imageproc::geometry::{contour_area, convex_hull};
 use imageproc::morphology::dilate;
 use imageproc::point::Point;
 use shiren_ocr::Quad;
 use shiren_ocr::geometry::{Interpolation, warp_quad};
+
+use crate::edges::ThinnedGradients;
 
 /// Width of a straightened card: 10 pixels per millimetre.
 pub const CARD_WIDTH: u32 = 856;
@@ -81,12 +82,13 @@ pub fn read_upright(
     engine: &shiren_ocr::OcrEngine,
     photo: &RgbImage,
     detector_side: u32,
+    detector: shiren_ocr::Detector,
 ) -> Result<(LocatedCard, shiren_ocr::engine::UprightPage), shiren_ocr::OcrError> {
     let located = locate(photo);
-    let page = engine.read_upright_at(&located.card, detector_side)?;
+    let page = engine.read_upright_with(&located.card, detector_side, detector)?;
     let sideways = matches!(page.rotation.degrees(), 90 | 270);
     if sideways && let Some(again) = relocated_quarter(photo, &located) {
-        let second = engine.read_upright_at(&again.card, detector_side)?;
+        let second = engine.read_upright_with(&again.card, detector_side, detector)?;
         if !matches!(second.rotation.degrees(), 90 | 270) {
             return Ok((again, second));
         }
@@ -114,11 +116,11 @@ pub fn find_outline(photo: &RgbImage) -> Option<Quad> {
     // Sides that follow edges over half their length first; failing that, a third (a white
     // card on a pale desk, photocopied, keeps little of one side: measured on 200 generated
     // cards of each kind, the lower bar alone finds 1% fewer outlines right).
+    let gradients = ThinnedGradients::of(&channels);
+    let edge_maps: Vec<GrayImage> =
+        [(40.0, 90.0), (20.0, 50.0), (10.0, 30.0)].into_iter().map(|(low, high)| gradients.edges(low, high)).collect();
     let (_, quad) = MIN_SIDE_SUPPORT.iter().find_map(|&support| {
-        [(40.0, 90.0), (20.0, 50.0), (10.0, 30.0)]
-            .into_iter()
-            .filter_map(|(low, high)| outline_at(&channels, low, high, support))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
+        edge_maps.iter().filter_map(|edges| outline_at(edges, support)).max_by(|a, b| a.0.total_cmp(&b.0))
     })?;
     let corners = quad.map(|p| [p.x / scale, p.y / scale]);
     Some(clockwise_from_top_left(corners))
@@ -127,23 +129,16 @@ pub fn find_outline(photo: &RgbImage) -> Option<Quad> {
 /// The least share of each side's length that must follow edges, in the order tried.
 const MIN_SIDE_SUPPORT: [f32; 2] = [0.5, 0.35];
 
-/// The largest card-shaped outline among the edges found with these Canny thresholds: the
+/// The largest card-shaped outline among `edges` (one threshold pair's Canny edges): the
 /// four-cornered hull of a joined edge region, each side then fitted to the edges along it
 /// (`fit_sides`). Every side must follow edges for at least `min_side_support` of its length:
 /// the hull of a textured background is as large as the photo but its sides run along the
 /// photo's border where there are no edges, and a hull around a card's edges broken by a
 /// printed wave or a colour gradient cuts across the card where there are few.
-fn outline_at(channels: &[GrayImage], low: f32, high: f32, min_side_support: f32) -> Option<(f64, [Point<f32>; 4])> {
-    let first = channels.first()?;
-    let (sw, sh) = first.dimensions();
-    let mut edges = canny(first, low, high);
-    for channel in &channels[1..] {
-        for (e, more) in edges.pixels_mut().zip(canny(channel, low, high).pixels()) {
-            e.0[0] = e.0[0].max(more.0[0]);
-        }
-    }
+fn outline_at(edges: &GrayImage, min_side_support: f32) -> Option<(f64, [Point<f32>; 4])> {
+    let (sw, sh) = edges.dimensions();
     // Closing small gaps in the outline (a glare spot, a finger) joins it into one region.
-    let joined = dilate(&edges, Norm::LInf, 2);
+    let joined = dilate(edges, Norm::LInf, 2);
     let min_area = MIN_AREA_SHARE as f64 * (sw * sh) as f64;
     let mut best: Option<(f64, [Point<f32>; 4])> = None;
     for contour in find_contours::<i32>(&joined) {
@@ -159,7 +154,7 @@ fn outline_at(channels: &[GrayImage], low: f32, high: f32, min_side_support: f32
             continue;
         }
         let Some(rough) = four_corners(&hull) else { continue };
-        let Some((quad, support)) = fit_sides(&edges, &rough) else { continue };
+        let Some((quad, support)) = fit_sides(edges, &rough) else { continue };
         // Perspective foreshortens; anything between square-ish and very long is no card.
         if (1.15..=2.3).contains(&aspect_of(&quad)) && support >= min_side_support {
             best = Some((area, quad));

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use shiren_idcard::{DocumentKind, RegionTable};
-use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine, TextScores};
+use shiren_ocr::{Detector, OcrEngine, OcrError, Quad, TextLine, TextScores};
 
 use crate::idcard::{self, Back, Check, Field, Front, Side};
 use crate::locate::{self, CARD_HEIGHT, CARD_WIDTH};
@@ -127,9 +127,10 @@ pub struct IdCardReading {
     pub sides: Vec<SideReading>,
 }
 
-/// The detector's input side for a straightened ID card (856×540): the card whole. At 640 a
-/// side reads in less time (the `ocr` bench) but lone characters go unseen (measured on 200
-/// generated cards: sex read on 84% and ethnicity on 80% at 640, against 96% and 92% at 960).
+/// The detector's input side for a straightened ID card (856×540): the card whole, slightly
+/// enlarged. With PP-OCRv5's detector, 640 went faster but lost lone characters and merged
+/// rows (on the 200 generated pairs of the `cards` bench: 87.5% of cards whole against 92.0% at
+/// 960); PP-OCRv6's tiny detector takes 67 ms at 960 on one core, so nothing is saved there.
 const ID_CARD_DETECTOR_SIDE: u32 = 960;
 
 /// Regions of the fields on the straightened card, as shares of its width and height (left,
@@ -157,7 +158,7 @@ pub fn read_side(
     settings: &ReaderSettings,
     names: &RegionNames,
 ) -> Result<SideReading, OcrError> {
-    let (located, page) = locate::read_upright(engine, photo, ID_CARD_DETECTOR_SIDE)?;
+    let (located, page) = locate::read_upright(engine, photo, ID_CARD_DETECTOR_SIDE, Detector::Fast)?;
     let width = CARD_WIDTH as f32;
     let side = idcard::side_of(&page.lines);
     let (front, back) = match side {
