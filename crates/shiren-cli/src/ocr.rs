@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use shiren_documents::Lexicon;
 use shiren_documents::bankcard::BinTable;
 use shiren_documents::reader::ReaderSettings;
-use shiren_documents::regions::RegionNames;
 use shiren_idcard::RegionTable;
 use shiren_models::{Group, PipFetcher, Progress};
 use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
@@ -79,14 +79,15 @@ pub fn run(model_dir: &Option<PathBuf>, command: OcrCommand) -> Result<(), Failu
             let engine = load_engine(model_dir, shiren_face::DetectMode::Fast, false, 1)?;
             let regions = RegionTable::load(store.path("data/cn-regions.dat")).context("loading region codes")?;
             let settings = ReaderSettings::default();
-            let region_names = RegionNames::new(&regions);
+            let lexicon =
+                Lexicon::load(&regions, &store.path("ocr/zh-surnames.py")).context("loading the surname list")?;
             let mut works = Vec::new();
             let names = ["front_image", "back_image"];
             for path in &args.images {
                 let bytes = read(path)?;
                 let wanted = ocr::PortraitWanted { jpeg: args.portrait.is_some(), template: false };
-                let work = ocr::read_id_photo(&engine, &ocr, &bytes, &settings, &region_names, wanted)
-                    .map_err(engine_error)?;
+                let work =
+                    ocr::read_id_photo(&engine, &ocr, &bytes, &settings, &lexicon, wanted).map_err(engine_error)?;
                 works.push(work);
             }
             let portrait_jpeg = works.iter().find_map(|w| w.portrait.as_ref().and_then(|p| p.jpeg.clone()));

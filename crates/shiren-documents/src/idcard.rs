@@ -197,7 +197,7 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
         (0..fields.len()).find(|&i| !used[i] && !address_label(i) && first_anchor.is_none_or(|anchor| i < anchor));
     if let Some(i) = name_row {
         used[i] = true;
-        let name = strip_label(&fields[i], "姓名", width);
+        let name = name_characters(&strip_label(&fields[i], "姓名", width));
         if !name.is_empty() {
             front.name = Some(Field::new(name, &fields[i]));
         }
@@ -346,6 +346,21 @@ fn strip_label(row: &[&TextLine], label: &str, width: f32) -> String {
         return text.chars().skip(label_len).collect();
     }
     text
+}
+
+/// What of a name row's reading can be part of a name: Han characters and, between them, the
+/// middle dot of a transcribed name (阿依古丽·买买提; read as a bullet or a full stop now and
+/// then). A digit or letter is a stray mark or a label's remnant (姓名 read as 8).
+fn name_characters(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .filter_map(|c| match c {
+            c if shiren_idcard::is_han(c) => Some(c),
+            '·' | '•' | '・' | '.' | '．' | '‧' => Some(shiren_idcard::MIDDLE_DOT),
+            _ => None,
+        })
+        .collect();
+    kept.trim_matches(shiren_idcard::MIDDLE_DOT).to_string()
 }
 
 /// The first run of 17 digits and a digit or X (a lowercase x made uppercase).
@@ -603,6 +618,14 @@ mod tests {
             detection_score: 0.9,
             turned: false,
         }
+    }
+
+    #[test]
+    fn a_name_keeps_han_characters_and_inner_middle_dots_only() {
+        assert_eq!(name_characters("8白茂"), "白茂");
+        assert_eq!(name_characters("阿依古丽•买买提"), "阿依古丽·买买提");
+        assert_eq!(name_characters(".王小明:"), "王小明");
+        assert_eq!(name_characters("12"), "");
     }
 
     #[test]

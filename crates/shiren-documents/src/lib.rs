@@ -2,7 +2,8 @@
 //! (`locate`), turned upright and read by the OCR engine, the side and each printed field taken
 //! from the layout (`idcard`), copies, screens and glare measured, and the fields cross-checked
 //! (`reader`); region names in addresses and authorities mended against the region table
-//! (`regions`). The layout rules work on text lines alone and are tested without models.
+//! (`regions`), a name's surname checked against the common ones (`surnames`). The layout rules
+//! work on text lines alone and are tested without models.
 
 pub mod bankcard;
 mod edges;
@@ -11,3 +12,22 @@ pub mod idcard;
 pub mod locate;
 pub mod reader;
 pub mod regions;
+pub mod surnames;
+
+/// What readings are checked against, built once and shared: the region names of addresses
+/// and authorities, and the common surnames.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    pub regions: regions::RegionNames,
+    pub surnames: surnames::Surnames,
+}
+
+impl Lexicon {
+    /// From the region table and the provisioned surname list (`ocr/zh-surnames.py`).
+    pub fn load(
+        table: &shiren_idcard::RegionTable,
+        surnames: &std::path::Path,
+    ) -> Result<Self, surnames::SurnamesError> {
+        Ok(Self { regions: regions::RegionNames::new(table), surnames: surnames::Surnames::load(surnames)? })
+    }
+}

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use shiren_idcard::{DocumentKind, RegionTable};
 use shiren_ocr::{Detector, OcrEngine, OcrError, Quad, TextLine, TextScores};
 
+use crate::Lexicon;
 use crate::idcard::{self, Back, Check, Field, Front, Side};
 use crate::locate::{self, CARD_HEIGHT, CARD_WIDTH};
-use crate::regions::RegionNames;
 
 /// Something about a photo that makes its reading less trustworthy. Each has a stable code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,13 +150,13 @@ const ETHNICITY_VALUE_FROM: f32 = 0.37;
 /// Where the portrait is on the front.
 const PORTRAIT: [f32; 4] = [0.60, 0.08, 0.95, 0.76];
 
-/// Reads one photo of one side; region names in the address and the authority are mended
-/// against `names`.
+/// Reads one photo of one side; region names in the address and the authority are mended,
+/// and a name's first character checked, against `lexicon`.
 pub fn read_side(
     engine: &OcrEngine,
     photo: &RgbImage,
     settings: &ReaderSettings,
-    names: &RegionNames,
+    lexicon: &Lexicon,
 ) -> Result<SideReading, OcrError> {
     let (located, page) = locate::read_upright(engine, photo, ID_CARD_DETECTOR_SIDE, Detector::Fast)?;
     let width = CARD_WIDTH as f32;
@@ -170,16 +170,18 @@ pub fn read_side(
             } else {
                 reread_missing(engine, &page.image, &page.lines, &mut front)?;
                 reread_address(engine, &page.image, &page.lines, &mut front)?;
+                rescore_birth_day(engine, &page.image, &page.lines, &mut front)?;
+                rescore_surname(engine, &page.image, &page.lines, &lexicon.surnames, &mut front)?;
             }
             if let Some(address) = front.address.as_mut() {
-                address.text = names.mend_address(&address.text);
+                address.text = lexicon.regions.mend_address(&address.text);
             }
             (Some(front), None)
         }
         Some(Side::Back) => {
             let mut back = idcard::read_back(&page.lines, width);
             if let Some(authority) = back.issuing_authority.as_mut() {
-                authority.text = names.mend_authority(&authority.text);
+                authority.text = lexicon.regions.mend_authority(&authority.text);
             }
             (None, Some(back))
         }
@@ -392,6 +394,114 @@ fn reread_address(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
     Ok(())
 }
 
+/// A birth row read without its closing 日 and with a day ending in 8 (`1951年3月18`): 日 is
+/// read as 8 now and then, and the row always ends in 日. Both readings are scored with the
+/// closing 日 the print must have — the day as read (`…18日`, its 日 then lost) and the day
+/// without the 8 (`…1日`) — and the likelier is taken; the ID number plays no part, so a printed
+/// date that disagrees with the number still fails that check.
+fn rescore_birth_day(
+    engine: &OcrEngine,
+    card: &RgbImage,
+    lines: &[TextLine],
+    front: &mut Front,
+) -> Result<(), OcrError> {
+    let Some(birth) = front.birth_date.as_mut() else { return Ok(()) };
+    let width = card.width() as f32;
+    let in_fields = |l: &&TextLine| l.quad.bounds().0 < 0.6 * width;
+    // The row's last line (the row may be read as one line or as 1951年 | 3月 | 18): on the
+    // year's row, the rightmost.
+    let Some(year_line) = lines
+        .iter()
+        .filter(in_fields)
+        .find(|l| l.text.chars().take_while(char::is_ascii_digit).count() == 4 && l.quad.bounds().0 > 0.1 * width)
+    else {
+        return Ok(());
+    };
+    let row_y = year_line.quad.center()[1];
+    let Some(line) = lines
+        .iter()
+        .filter(in_fields)
+        .filter(|l| (l.quad.center()[1] - row_y).abs() < year_line.quad.height() / 2.0)
+        .max_by(|a, b| a.quad.bounds().0.total_cmp(&b.quad.bounds().0))
+    else {
+        return Ok(());
+    };
+    let last = line.text.trim_end();
+    if last.contains('日') || !last.ends_with('8') {
+        return Ok(());
+    }
+    let text: String = line.text.chars().filter(|c| !c.is_whitespace()).collect();
+    let digits_at_end = text.chars().rev().take_while(char::is_ascii_digit).count();
+    let day_run = &text[text.len() - digits_at_end..];
+    // The field as read, `YYYY-MM-DD`, whose day must be this line's last number.
+    let mut parts = birth.text.split('-').map(str::parse::<u16>);
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(());
+    };
+    if day_run.len() < 2 || day_run.parse::<u16>().ok() != Some(day) {
+        return Ok(());
+    }
+    let Ok(shorter_day) = day_run[..day_run.len() - 1].parse::<u8>() else { return Ok(()) };
+    let Some(shorter) = u8::try_from(month).ok().and_then(|m| shiren_idcard::Date::new(year, m, shorter_day)) else {
+        return Ok(());
+    };
+    let Some(crop) = shiren_ocr::geometry::crop_line(card, &line.quad) else { return Ok(()) };
+    let as_read = format!("{text}日");
+    let without_eight = format!("{}日", &text[..text.len() - 1]);
+    let scored = engine.score_texts(&crop, &[&as_read, &without_eight])?;
+    if let [Some(kept), Some(changed)] = scored.scores[..]
+        && changed > kept
+    {
+        birth.text = shorter.to_string();
+    }
+    Ok(())
+}
+
+/// How much likelier the best listed surname must be than the next (natural log: 20 times).
+const SURNAME_MARGIN: f32 = 3.0;
+/// How far below the name row as read the best listed surname may be.
+const SURNAME_GAP: f32 = 6.0;
+
+/// A name whose first character is no listed surname (殷 read as 股): the name row is scored
+/// with each one-character surname in its place, and the likeliest is taken when it is clearly
+/// ahead of the others and not far below the reading. A rare surname read right stays (the
+/// recogniser gives it a clear lead over any listed look-alike).
+fn rescore_surname(
+    engine: &OcrEngine,
+    card: &RgbImage,
+    lines: &[TextLine],
+    surnames: &crate::surnames::Surnames,
+    front: &mut Front,
+) -> Result<(), OcrError> {
+    let Some(name) = front.name.as_mut() else { return Ok(()) };
+    if surnames.is_empty() || surnames.starts_name(&name.text) {
+        return Ok(());
+    }
+    let Some(line) =
+        lines.iter().find(|l| l.text.chars().filter(|c| !c.is_whitespace()).collect::<String>().contains(&name.text))
+    else {
+        return Ok(());
+    };
+    let text: String = line.text.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(crop) = shiren_ocr::geometry::crop_line(card, &line.quad) else { return Ok(()) };
+    let rest: String = name.text.chars().skip(1).collect();
+    let candidates: Vec<(char, String)> =
+        surnames.single().map(|s| (s, text.replacen(&name.text, &format!("{s}{rest}"), 1))).collect();
+    let mut texts: Vec<&str> = vec![&text];
+    texts.extend(candidates.iter().map(|(_, t)| t.as_str()));
+    let scored = engine.score_texts(&crop, &texts)?;
+    let Some(Some(as_read)) = scored.scores.first().copied() else { return Ok(()) };
+    let mut ranked: Vec<(f32, char)> =
+        candidates.iter().zip(&scored.scores[1..]).filter_map(|((s, _), score)| score.map(|v| (v, *s))).collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let Some(&(best, surname)) = ranked.first() else { return Ok(()) };
+    let second = ranked.get(1).map_or(f32::NEG_INFINITY, |r| r.0);
+    if best - second >= SURNAME_MARGIN && as_read - best <= SURNAME_GAP {
+        name.text = format!("{surname}{rest}");
+    }
+    Ok(())
+}
+
 /// Whether `longer` is `shorter` with one character put in somewhere.
 fn is_one_insertion(shorter: &str, longer: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (shorter.chars().collect(), longer.chars().collect());
@@ -442,9 +552,9 @@ pub fn read_card(
     photos: &[RgbImage],
     regions: &RegionTable,
     settings: &ReaderSettings,
-    names: &RegionNames,
+    lexicon: &Lexicon,
 ) -> Result<IdCardReading, OcrError> {
-    let sides = photos.iter().map(|p| read_side(engine, p, settings, names)).collect::<Result<Vec<_>, _>>()?;
+    let sides = photos.iter().map(|p| read_side(engine, p, settings, lexicon)).collect::<Result<Vec<_>, _>>()?;
     Ok(combine(sides, regions))
 }
 

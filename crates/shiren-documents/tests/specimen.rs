@@ -5,9 +5,9 @@
 use std::sync::OnceLock;
 
 use image::RgbImage;
+use shiren_documents::Lexicon;
 use shiren_documents::idcard::{Field, Side};
 use shiren_documents::reader::{self, ReaderSettings, Warning};
-use shiren_documents::regions::RegionNames;
 use shiren_idcard::RegionTable;
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
 use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
@@ -15,7 +15,7 @@ use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
 struct Fixture {
     engine: OcrEngine,
     regions: RegionTable,
-    names: RegionNames,
+    names: Lexicon,
     specimen: RgbImage,
 }
 
@@ -34,7 +34,8 @@ fn fixture() -> &'static Fixture {
         let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("region table");
         let bytes = std::fs::read(store.path("testdata/idcard-specimen.jpg")).expect("specimen");
         let specimen = image::load_from_memory(&bytes).expect("specimen decodes").to_rgb8();
-        Fixture { engine, names: RegionNames::new(&regions), regions, specimen }
+        let names = Lexicon::load(&regions, &store.path("ocr/zh-surnames.py")).expect("surnames");
+        Fixture { engine, names, regions, specimen }
     })
 }
 

@@ -130,7 +130,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
 
 /// Han ideographs: the unified blocks with every extension, the compatibility blocks (some
 /// names are registered with them), and 〇, which appears in given names.
-fn is_han(c: char) -> bool {
+pub fn is_han(c: char) -> bool {
     matches!(c,
         '\u{3007}'
         | '\u{3400}'..='\u{4DBF}'

@@ -23,7 +23,8 @@ mod region;
 
 pub use documents::{DocumentKind, DocumentNumber, validate_document};
 pub use elements::{
-    BankCardError, MAX_NAME_CHARS, MIDDLE_DOT, NameError, PhoneError, validate_bank_card, validate_name, validate_phone,
+    BankCardError, MAX_NAME_CHARS, MIDDLE_DOT, NameError, PhoneError, is_han, validate_bank_card, validate_name,
+    validate_phone,
 };
 pub use ethnicity::ETHNIC_GROUPS;
 pub use id_number::{EARLIEST_BIRTH_YEAR, IdNumber, IdNumberError, Sex, check_character, validate};

@@ -1,7 +1,7 @@
 //! How long reading one ID-card side takes on one core: the specimen card (804×498) read stage
-//! by stage — detection (network and post-processing), straightening the lines, the line
-//! orientation classifier, recognition — and whole, plus a whole read of the card photographed
-//! upside down (detection twice). Medians of several rounds; one session per model, so every
+//! by stage — detection with the fast and the fine detector (network and post-processing),
+//! straightening the lines, the line orientation classifier, recognition — and whole, plus a
+//! whole read of the card photographed upside down (a quick look finds which way up first). Medians of several rounds; one session per model, so every
 //! model run uses one thread. Run with `cargo bench -p shiren-ocr --bench ocr`.
 
 use std::time::Instant;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use image::RgbImage;
 use shiren_models::{Group, ModelStore, PipFetcher, Progress};
 use shiren_ocr::geometry::crop_line;
-use shiren_ocr::{OcrEngine, OcrModelPaths, OcrSettings};
+use shiren_ocr::{Detector, OcrEngine, OcrModelPaths, OcrSettings};
 
 const ROUNDS: usize = 15;
 
@@ -34,21 +34,17 @@ fn main() {
     let bytes = std::fs::read(store.path("testdata/idcard-specimen.jpg")).expect("specimen");
     let card = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
     let upside_down = image::imageops::rotate180(&card);
-    // The card reader gives the detector a card straightened to 856 pixels; its text is large,
-    // so a 640-pixel detector input finds every line at 60% of the detector's cost.
-    let mut small = settings.clone();
-    small.detect.max_side = 640;
-    let engine_640 = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), small).expect("engine");
-    engine_640.read(&card).expect("read");
     // Warm-up: the first run of each model allocates its buffers.
     engine.read(&card).expect("read");
 
-    let (mut detect, mut crop, mut classify, mut recognise, mut whole, mut turned, mut whole_640) =
+    let (mut detect, mut detect_fine, mut crop, mut classify, mut recognise, mut whole, mut turned) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut line_count = 0;
     for _ in 0..ROUNDS {
         let (boxes, t) = ms(|| engine.detect(&card).expect("detect"));
         detect.push(t);
+        let (_, t) = ms(|| engine.detect_with(&card, settings.detect.max_side, Detector::Fine).expect("detect"));
+        detect_fine.push(t);
         let (crops, t) = ms(|| boxes.iter().filter_map(|b| crop_line(&card, &b.quad)).collect::<Vec<RgbImage>>());
         crop.push(t);
         let refs: Vec<&RgbImage> = crops.iter().collect();
@@ -61,8 +57,6 @@ fn main() {
         whole.push(t);
         let (_, t) = ms(|| engine.read_upright(&upside_down).expect("read"));
         turned.push(t);
-        let (_, t) = ms(|| engine_640.read(&card).expect("read"));
-        whole_640.push(t);
     }
     println!(
         "ID card side {}x{}, {line_count} lines, medians of {ROUNDS} rounds, one thread per model",
@@ -70,11 +64,11 @@ fn main() {
         card.height()
     );
     println!("stage                                median ms");
-    println!("detection (network + boxes)          {:9.1}", median(detect));
+    println!("detection, fast (network + boxes)    {:9.1}", median(detect));
+    println!("detection, fine (network + boxes)    {:9.1}", median(detect_fine));
     println!("straighten lines                     {:9.1}", median(crop));
     println!("line orientation                     {:9.1}", median(classify));
     println!("recognition                          {:9.1}", median(recognise));
     println!("whole read                           {:9.1}", median(whole));
     println!("whole read, photo upside down        {:9.1}", median(turned));
-    println!("whole read, detector at 640          {:9.1}", median(whole_640));
 }

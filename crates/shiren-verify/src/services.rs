@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use shiren_documents::Lexicon;
 use shiren_documents::bankcard::{BinTable, BinTableError};
-use shiren_documents::regions::RegionNames;
+use shiren_documents::surnames::SurnamesError;
 use shiren_face::pad::PadModel;
 use shiren_face::{Engine, EngineConfig, FaceError, ModelPaths};
 use shiren_idcard::{RegionTable, RegionTableError};
@@ -30,7 +31,7 @@ pub struct Services {
     pub authority: Arc<Authority>,
     pub regions: Arc<RegionTable>,
     /// The region table's names by level, for mending what the card reader read.
-    pub region_names: Arc<RegionNames>,
+    pub lexicon: Arc<Lexicon>,
     pub ocr: Arc<OcrEngine>,
     pub bins: Arc<BinTable>,
     pub pool: InferencePool,
@@ -52,6 +53,8 @@ pub enum StartError {
     Ocr(#[from] OcrError),
     #[error("loading the bank BIN table: {0}")]
     Bins(#[from] BinTableError),
+    #[error("loading the surname list: {0}")]
+    Surnames(#[from] SurnamesError),
     #[error("the authority provider: {0}")]
     Authority(#[from] AuthorityError),
     #[error("a start-up task failed: {0}")]
@@ -83,11 +86,12 @@ impl Services {
             let ocr_settings = OcrSettings { sessions_per_model: workers, ..OcrSettings::default() };
             let ocr = OcrEngine::load(&OcrModelPaths::in_dir(models.root()), ocr_settings)?;
             let bins = BinTable::load(&models.path("ocr/cardbin.py"))?;
-            Ok((engine, pad, regions, ocr, bins))
+            let lexicon = Lexicon::load(&regions, &models.path("ocr/zh-surnames.py"))?;
+            Ok((engine, pad, regions, ocr, bins, lexicon))
         })
         .await
         .map_err(|e| StartError::Task(e.to_string()))??;
-        let (engine, pad, regions, ocr, bins) = loaded;
+        let (engine, pad, regions, ocr, bins, lexicon) = loaded;
         let authority = Authority::from_config(&config.authority, store.clone())?;
         Ok(Services {
             pool: InferencePool::new(workers, config.queue, config.decode_memory_bytes, config.decode_memory_wait),
@@ -97,7 +101,7 @@ impl Services {
             store,
             images,
             authority: Arc::new(authority),
-            region_names: Arc::new(RegionNames::new(&regions)),
+            lexicon: Arc::new(lexicon),
             regions: Arc::new(regions),
             ocr: Arc::new(ocr),
             bins: Arc::new(bins),

@@ -13,10 +13,10 @@ use std::io::Cursor;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
+use shiren_documents::Lexicon;
 use shiren_documents::bankcard::{self, BankCardReading, BinTable, CardType};
 use shiren_documents::idcard::{Back, Check, Field, Front, Side};
 use shiren_documents::reader::{self, Measures, ReaderSettings, SideReading, Warning};
-use shiren_documents::regions::RegionNames;
 use shiren_face::{DecodeLimits, Engine};
 use shiren_idcard::{DocumentKind, RegionTable, mask_bank_card, mask_id_number, mask_name};
 use shiren_ocr::{OcrEngine, Quad};
@@ -209,7 +209,7 @@ async fn judge_id_card(
     let works = call
         .photo_work(photos, OCR_MEMORY * fields.len() as u64, move |services, bytes| {
             let wanted = PortraitWanted { jpeg: return_portrait, template: false };
-            read_id_photo(&services.engine, &services.ocr, bytes, &settings, &services.region_names, wanted)
+            read_id_photo(&services.engine, &services.ocr, bytes, &settings, &services.lexicon, wanted)
         })
         .await?;
     let (sub_code, detail) = id_card_detail(&fields, works, &call.services.regions);
@@ -321,11 +321,11 @@ pub fn read_id_photo(
     ocr: &OcrEngine,
     bytes: &[u8],
     settings: &ReaderSettings,
-    names: &RegionNames,
+    lexicon: &Lexicon,
     wanted: PortraitWanted,
 ) -> Result<SideWork, EngineError> {
     let photo = decode(&engine.config().limits, bytes)?;
-    let reading = reader::read_side(ocr, &photo, settings, names)?;
+    let reading = reader::read_side(ocr, &photo, settings, lexicon)?;
     let portrait = match &reading.portrait_area {
         Some(area) if reading.side == Some(Side::Front) => {
             let (l, t, r, b) = area.bounds();

@@ -247,12 +247,12 @@ pub async fn card(
     let kept_photo = scene.settings.store_images.then(|| base64_encode(&photo));
     let engine = services.engine.clone();
     let ocr = services.ocr.clone();
-    let names = services.region_names.clone();
+    let lexicon = services.lexicon.clone();
     let wanted_portrait = PortraitWanted { jpeg: false, template: true };
     let work = services
         .pool
         .run(plan.memory_bytes + OCR_MEMORY, move || {
-            read_id_photo(&engine, &ocr, &photo, &ReaderSettings::default(), &names, wanted_portrait)
+            read_id_photo(&engine, &ocr, &photo, &ReaderSettings::default(), &lexicon, wanted_portrait)
         })
         .await??;
     // The portrait's face, embedded by the reader: only its template is kept.
