@@ -351,7 +351,7 @@ fn strip_label(row: &[&TextLine], label: &str, width: f32) -> String {
 /// What of a name row's reading can be part of a name: Han characters and, between them, the
 /// middle dot of a transcribed name (阿依古丽·买买提; read as a bullet or a full stop now and
 /// then). A digit or letter is a stray mark or a label's remnant (姓名 read as 8).
-fn name_characters(text: &str) -> String {
+pub(crate) fn name_characters(text: &str) -> String {
     let kept: String = text
         .chars()
         .filter_map(|c| match c {

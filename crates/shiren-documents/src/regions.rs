@@ -100,10 +100,15 @@ impl RegionNames {
             out.push_str(branch);
             return out;
         };
-        // The city's districts: a prefecture's, or a municipality's (named like its province).
-        let city = mended
-            .map(|n| n.code / 100)
-            .or_else(|| self.provinces.iter().find(|p| p.chars == place_chars).map(|p| p.code * 100));
+        // The city's districts: a municipality's (named like its province: 重庆市 was also a
+        // prefecture of 四川 until 1997, whose counties are not today's districts), or a
+        // prefecture's.
+        let city = self
+            .provinces
+            .iter()
+            .find(|p| p.chars == place_chars)
+            .map(|p| p.code * 100)
+            .or_else(|| mended.map(|n| n.code / 100));
         let districts: Vec<Name> = city
             .and_then(|c| if c % 100 == 0 { self.province_counties.get(&(c / 100)) } else { self.counties.get(&c) })
             .into_iter()
@@ -226,7 +231,10 @@ mod tests {
              11 province=\"北京市\"\n  0100 county=\"市辖区\"\n  0105 county=\"朝阳区\"\n  0108 county=\"海淀区\"\n\
              32 province=\"江苏省\"\n  0300 county=\"徐州市\"\n  0321 county=\"丰县\"\n  0322 county=\"沛县\"\n\
              34 province=\"安徽省\"\n  0901 county=\"[1983-1987]黄山市\"\n  1000 county=\"[1987-]黄山市\"\n  \
-             1003 county=\"[1987-]黄山区\"\n",
+             1003 county=\"[1987-]黄山区\"\n\
+             50 province=\"重庆市\"\n  0100 county=\"市辖区\"\n  0110 county=\"[2011-]綦江区\"\n  \
+             0222 county=\"[1997-2011]綦江县\"\n\
+             51 province=\"四川省\"\n  0200 county=\"[-1997]重庆市\"\n  0222 county=\"[-1997]綦江县\"\n",
         )
         .unwrap()
     }
@@ -262,5 +270,8 @@ mod tests {
         // A city's name carried by an older county-level code too: the branch is today's city's.
         assert_eq!(names.mend_authority("黄山市公安局黄山分局"), "黄山市公安局黄山分局");
         assert_eq!(names.mend_authority("黄山市公安局黄出分局"), "黄山市公安局黄山分局");
+        // A municipality's district, not the county of the same name under the prefecture the
+        // city was before.
+        assert_eq!(names.mend_authority("重庆市公安局綦江分局"), "重庆市公安局綦江分局");
     }
 }
