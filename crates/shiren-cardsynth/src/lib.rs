@@ -81,6 +81,33 @@ pub enum CardSynthError {
     Geometry,
     #[error("cannot encode or decode the photo as JPEG: {0}")]
     Jpeg(#[source] image::ImageError),
+    #[error("cannot read the portrait photo {path}: {source}")]
+    PortraitRead {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+}
+
+/// The provisioned test photos (face_recognition's) that portraits are cut from, in the order
+/// the benchmark and the tests pick them by seed.
+pub const PORTRAIT_PHOTOS: [&str; 4] = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"];
+
+/// The portraits for generated fronts: a 3:4 crop around the middle of each of
+/// `PORTRAIT_PHOTOS` in `dir`, where those photos have their face.
+pub fn portraits(dir: &std::path::Path) -> Result<Vec<RgbImage>, CardSynthError> {
+    PORTRAIT_PHOTOS
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let photo = image::open(&path)
+                .map_err(|source| CardSynthError::PortraitRead { path: path.clone(), source })?
+                .to_rgb8();
+            let (w, h) = photo.dimensions();
+            let crop_width = (h * 3 / 4).min(w);
+            Ok(image::imageops::crop_imm(&photo, (w - crop_width) / 2, 0, crop_width, h).to_image())
+        })
+        .collect()
 }
 
 /// Draws and renders cards. Holds the fonts and the places addresses are drawn from.

@@ -54,20 +54,6 @@ impl Tally {
     }
 }
 
-fn portraits(store: &ModelStore) -> Vec<RgbImage> {
-    ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
-        .iter()
-        .map(|name| {
-            let bytes = std::fs::read(store.path(&format!("testdata/{name}"))).expect("test photo");
-            let photo = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
-            // A 3:4 crop around the middle, where the test photos have their face.
-            let (w, h) = photo.dimensions();
-            let cw = (h * 3 / 4).min(w);
-            image::imageops::crop_imm(&photo, (w - cw) / 2, 0, cw, h).to_image()
-        })
-        .collect()
-}
-
 fn main() {
     let count: u64 = std::env::var("SHIREN_CARDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let store = ModelStore::from_env().expect("model directory");
@@ -86,7 +72,7 @@ fn main() {
     let names = Lexicon::load(&regions, &store.path("ocr/zh-surnames.py")).expect("surnames");
     let settings = OcrSettings { sessions_per_model: 2, ..OcrSettings::default() };
     let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), settings).expect("engine");
-    let faces = portraits(&store);
+    let faces = shiren_cardsynth::portraits(&store.path("testdata")).expect("portraits");
     let reader_settings = ReaderSettings::default();
     if std::env::var_os("SHIREN_CARDS_SPEED").is_some() {
         speed(&synth, &engine, &faces[0], &reader_settings, &names);

@@ -208,19 +208,11 @@ fn residence_permits_are_recognised_and_read() {
 /// where each was needed: a stray mark before the name (seed 28: `8白茂`), a birth day whose 日
 /// was read as 8 (52 and 98: `3月18` for `3月1日`), a surname read as a character no surname
 /// uses (157: 股 for 殷). A rare surname outside the common list, read right, stays (107: 璩).
+/// The cards and photos are the bench's (the same portraits, seeds and photo salts).
 #[test]
 fn second_looks_mend_names_and_birth_days() {
     let Fixture { synth, engine, names, store, .. } = fixture();
-    let faces: Vec<RgbImage> = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]
-        .iter()
-        .map(|name| {
-            let bytes = std::fs::read(store.path(&format!("testdata/{name}"))).expect("test photo");
-            let photo = image::load_from_memory(&bytes).expect("decodes").to_rgb8();
-            let (w, h) = photo.dimensions();
-            let cw = (h * 3 / 4).min(w);
-            image::imageops::crop_imm(&photo, (w - cw) / 2, 0, cw, h).to_image()
-        })
-        .collect();
+    let faces = shiren_cardsynth::portraits(&store.path("testdata")).expect("portraits");
     let settings = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
     let mut misses = Vec::new();
     for seed in [28u64, 52, 98, 157, 107] {
