@@ -305,7 +305,7 @@ fn rows(lines: &[TextLine]) -> Vec<Vec<&TextLine>> {
 }
 
 /// The text with spaces removed (the recogniser reads the wide letter spacing as spaces).
-fn compact(text: &str) -> String {
+pub(crate) fn compact(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 

@@ -16,7 +16,7 @@ pub mod surnames;
 
 /// What readings are checked against, built once and shared: the region names of addresses
 /// and authorities, and the common surnames.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Lexicon {
     pub regions: regions::RegionNames,
     pub surnames: surnames::Surnames,

@@ -283,7 +283,7 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
         let Some(crop) = shiren_ocr::geometry::crop_line(card, &quad) else { return Ok(None) };
         Ok(engine.recognize(&[&crop])?.pop())
     };
-    let in_fields = |l: &&TextLine| l.quad.bounds().0 < 0.6 * width;
+    let in_fields = |l: &&TextLine| in_field_column(l, width);
     // A name the detector did not find at all (its faint label alone was, and may have been
     // taken for the name: a name has a surname and a given name, two characters at least): the
     // band right of the label, as tall as a name (about half again the label's), read as one line.
@@ -301,10 +301,7 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
     {
         front.name = Some(Field { text: name, confidence });
     }
-    let year_line = lines
-        .iter()
-        .filter(in_fields)
-        .find(|l| l.text.chars().take_while(|c| c.is_ascii_digit()).count() == 4 && l.quad.bounds().0 > 0.1 * width);
+    let year_line = birth_year_line(lines, width);
     if front.sex.is_none()
         && let (Some(name), Some(year)) = (front.name.as_ref(), year_line)
         && let Some(name_line) = lines.iter().filter(in_fields).find(|l| l.text.contains(name.text.as_str()))
@@ -357,6 +354,21 @@ fn reread_missing(engine: &OcrEngine, card: &RgbImage, lines: &[TextLine], front
     Ok(())
 }
 
+/// Whether a line starts left of the portrait, where the front's fields are printed.
+fn in_field_column(line: &TextLine, card_width: f32) -> bool {
+    line.quad.bounds().0 < 0.6 * card_width
+}
+
+/// The birth row's year: the first line in the field column, past the labels, that opens with
+/// four digits.
+fn birth_year_line(lines: &[TextLine], card_width: f32) -> Option<&TextLine> {
+    lines.iter().find(|l| {
+        in_field_column(l, card_width)
+            && l.quad.bounds().0 > 0.1 * card_width
+            && l.text.chars().take_while(char::is_ascii_digit).count() == 4
+    })
+}
+
 /// A birth row read without its closing 日 and with a day ending in 8 (`1951年3月18`): 日 is
 /// read as 8 now and then, and the row always ends in 日. Both readings are scored with the
 /// closing 日 the print must have — the day as read (`…18日`, its 日 then lost) and the day
@@ -370,20 +382,13 @@ fn rescore_birth_day(
 ) -> Result<(), OcrError> {
     let Some(birth) = front.birth_date.as_mut() else { return Ok(()) };
     let width = card.width() as f32;
-    let in_fields = |l: &&TextLine| l.quad.bounds().0 < 0.6 * width;
     // The row's last line (the row may be read as one line or as 1951年 | 3月 | 18): on the
     // year's row, the rightmost.
-    let Some(year_line) = lines
-        .iter()
-        .filter(in_fields)
-        .find(|l| l.text.chars().take_while(char::is_ascii_digit).count() == 4 && l.quad.bounds().0 > 0.1 * width)
-    else {
-        return Ok(());
-    };
+    let Some(year_line) = birth_year_line(lines, width) else { return Ok(()) };
     let row_y = year_line.quad.center()[1];
     let Some(line) = lines
         .iter()
-        .filter(in_fields)
+        .filter(|l| in_field_column(l, width))
         .filter(|l| (l.quad.center()[1] - row_y).abs() < year_line.quad.height() / 2.0)
         .max_by(|a, b| a.quad.bounds().0.total_cmp(&b.quad.bounds().0))
     else {
@@ -393,7 +398,7 @@ fn rescore_birth_day(
     if last.contains('日') || !last.ends_with('8') {
         return Ok(());
     }
-    let text: String = line.text.chars().filter(|c| !c.is_whitespace()).collect();
+    let text = idcard::compact(&line.text);
     let digits_at_end = text.chars().rev().take_while(char::is_ascii_digit).count();
     let day_run = &text[text.len() - digits_at_end..];
     // The field as read, `YYYY-MM-DD`, whose day must be this line's last number.
@@ -437,15 +442,14 @@ fn rescore_surname(
     front: &mut Front,
 ) -> Result<(), OcrError> {
     let Some(name) = front.name.as_mut() else { return Ok(()) };
-    if surnames.is_empty() || surnames.starts_name(&name.text) {
+    if surnames.starts_name(&name.text) {
         return Ok(());
     }
-    let Some(line) =
-        lines.iter().find(|l| l.text.chars().filter(|c| !c.is_whitespace()).collect::<String>().contains(&name.text))
+    let Some((line, text)) =
+        lines.iter().map(|l| (l, idcard::compact(&l.text))).find(|(_, text)| text.contains(&name.text))
     else {
         return Ok(());
     };
-    let text: String = line.text.chars().filter(|c| !c.is_whitespace()).collect();
     let Some(crop) = shiren_ocr::geometry::crop_line(card, &line.quad) else { return Ok(()) };
     let rest: String = name.text.chars().skip(1).collect();
     let candidates: Vec<(char, String)> =

@@ -18,8 +18,9 @@ const BATCH: usize = 6;
 const MIN_SIDE: u32 = 8;
 /// Which way up a page is, is judged with the detector's input this many times smaller than
 /// for reading, but at least `MIN_PROBE_SIDE`: measured on 21 generated ID-card photos
-/// straightened to 856 pixels, a 256-pixel look (33 ms on one core, against 227 for a detection
-/// at 960) agrees with the full one on every card, each line's vote far from the threshold.
+/// straightened to 856 pixels (the `cards` bench's speed mode), a 256-pixel look agrees with
+/// the full one on every card, each line's vote far from the threshold; with PP-OCRv6's tiny
+/// detector it costs 8 ms on one core against 66 for a detection at 960.
 const PROBE_DIVISOR: u32 = 4;
 const MIN_PROBE_SIDE: u32 = 256;
 
@@ -166,6 +167,8 @@ pub struct OcrEngine {
     classifier: ModelPool,
     recognizer: ModelPool,
     charset: Charset,
+    /// Where the dictionary came from, for the error when it does not fit the recogniser.
+    dictionary_path: PathBuf,
     settings: OcrSettings,
 }
 
@@ -185,6 +188,7 @@ impl OcrEngine {
             classifier: ModelPool::load("text-line orientation", &paths.classifier, n)?,
             recognizer: ModelPool::load("text recogniser", &paths.recognizer, n)?,
             charset: Charset::load(&paths.dictionary)?,
+            dictionary_path: paths.dictionary.clone(),
             settings,
         };
         if engine.charset.is_empty() {
@@ -304,7 +308,7 @@ impl OcrEngine {
         };
         if classes != self.charset.len() {
             return Err(OcrError::Dictionary {
-                path: "ppocrv6_dict.txt".into(),
+                path: self.dictionary_path.display().to_string(),
                 detail: format!("{} symbols for a model with {classes} classes", self.charset.len()),
             });
         }

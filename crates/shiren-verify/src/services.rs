@@ -30,7 +30,8 @@ pub struct Services {
     pub images: ImageStore,
     pub authority: Arc<Authority>,
     pub regions: Arc<RegionTable>,
-    /// The region table's names by level, for mending what the card reader read.
+    /// The region table's names by level and the common surnames, for checking and mending
+    /// what the card reader read.
     pub lexicon: Arc<Lexicon>,
     pub ocr: Arc<OcrEngine>,
     pub bins: Arc<BinTable>,
