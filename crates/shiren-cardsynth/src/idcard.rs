@@ -21,8 +21,8 @@ const W: f32 = CARD_WIDTH as f32;
 const H: f32 = CARD_HEIGHT as f32;
 
 /// Labels are printed in a light blue, values in near-black.
-const LABEL: [u8; 3] = [62, 132, 196];
-const VALUE: [u8; 3] = [24, 24, 28];
+pub(crate) const LABEL: [u8; 3] = [62, 132, 196];
+pub(crate) const VALUE: [u8; 3] = [24, 24, 28];
 const LABEL_SIZE: f32 = 22.0;
 /// Values' ideographs come out about 30 px tall.
 const VALUE_SIZE: f32 = 33.0;
@@ -40,14 +40,14 @@ const PORTRAIT: (f32, f32, f32, f32) = (0.62 * W, 0.10 * H, 0.92 * W, 0.70 * H);
 
 /// A number derived from the card's contents that varies the background pattern between
 /// cards without a separate seed.
-fn pattern_phase(text: &str) -> f32 {
+pub(crate) fn pattern_phase(text: &str) -> f32 {
     let hash = text.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     (hash % 6283) as f32 / 1000.0
 }
 
 /// The pale printed background both faces share: a blue-grey gradient, a warmer patch in the
 /// middle, and the line pattern.
-fn background(phase: f32, from: [u8; 3], to: [u8; 3], warm: [u8; 3]) -> RgbImage {
+pub(crate) fn background(phase: f32, from: [u8; 3], to: [u8; 3], warm: [u8; 3]) -> RgbImage {
     let mut card = RgbImage::new(CARD_WIDTH, CARD_HEIGHT);
     linear_gradient(&mut card, from, to, 0.35 + phase * 0.05);
     let (cx, cy) = (W * (0.45 + 0.02 * phase.sin()), H * 0.55);
@@ -114,7 +114,12 @@ pub(crate) fn render_front(fonts: &Fonts, truth: &IdCardTruth, portrait: &RgbIma
 /// Scales and crops the portrait to fill its box (keeping the top, where the face is) and prints
 /// it slightly translucent over a light ground, as the card's dye print looks.
 fn draw_portrait(card: &mut RgbImage, portrait: &RgbImage) {
-    let (x0, y0, x1, y1) = PORTRAIT;
+    draw_portrait_in(card, portrait, PORTRAIT);
+}
+
+/// [`draw_portrait`] into the box `(x0, y0, x1, y1)`.
+pub(crate) fn draw_portrait_in(card: &mut RgbImage, portrait: &RgbImage, area: (f32, f32, f32, f32)) {
+    let (x0, y0, x1, y1) = area;
     let (bw, bh) = ((x1 - x0).round() as u32, (y1 - y0).round() as u32);
     let (pw, ph) = portrait.dimensions();
     if pw == 0 || ph == 0 {
@@ -177,7 +182,7 @@ pub(crate) fn render_back(fonts: &Fonts, truth: &IdCardTruth) -> RgbImage {
 
 /// An abstract stand-in for the emblem (not the real design): a red disk in a yellow ring, a
 /// large star over four small ones on an arc, and a stepped yellow base.
-fn draw_emblem(card: &mut RgbImage, cx: f32, cy: f32, radius: f32) {
+pub(crate) fn draw_emblem(card: &mut RgbImage, cx: f32, cy: f32, radius: f32) {
     let (red, yellow) = ([196, 32, 36], [246, 202, 52]);
     fill_disk(card, cx, cy, radius, yellow);
     fill_disk(card, cx, cy, radius * 0.86, red);

@@ -1,5 +1,6 @@
-//! Test support: photographed PRC resident ID cards (front and back) and bank cards with their
-//! ground truth, for measuring OCR accuracy without real people's documents.
+//! Test support: photographed PRC resident ID cards (front and back), residence permits,
+//! foreigners' permanent residence cards ([`ForeignCardTruth`]) and bank cards with their ground
+//! truth, for measuring OCR accuracy without real people's documents.
 //!
 //! [`CardSynth`] draws a card's contents from a seed ([`IdCardTruth`], [`BankCardTruth`]) and
 //! renders each face on the canonical canvas of [`CARD_WIDTH`]×[`CARD_HEIGHT`] pixels (85.6×54 mm
@@ -27,6 +28,7 @@
 mod bank;
 mod draw;
 mod fonts;
+mod foreign;
 mod idcard;
 mod lists;
 mod photo;
@@ -41,6 +43,7 @@ use thiserror::Error;
 
 pub use bank::BankCardTruth;
 pub use fonts::{FontPaths, Fonts};
+pub use foreign::{ForeignCardTruth, ForeignEdition};
 pub use photo::{Photo, PhotoSettings, Variant, photograph};
 pub use truth::{ADDRESS_LINE_CHARS, IdCardTruth};
 
@@ -160,6 +163,26 @@ impl CardSynth {
         let mut rng = rng::Rng::new(seed, ID_CARD_SALT ^ 0x9E57);
         let place = &self.places[rng.below(self.places.len() as u64) as usize];
         truth::draw_permit(&mut rng, place, &self.surnames, &self.given_name_chars, kind)
+    }
+
+    /// The contents of a foreigner's permanent residence card of `edition`, determined by `seed`.
+    pub fn foreign_card_truth(&self, seed: u64, edition: ForeignEdition) -> ForeignCardTruth {
+        let edition_salt = match edition {
+            ForeignEdition::Of2017 => 0xF017,
+            ForeignEdition::Of2023 => 0xF023,
+        };
+        let mut rng = rng::Rng::new(seed, ID_CARD_SALT ^ edition_salt);
+        foreign::draw(&mut rng, edition, &self.surnames, &self.given_name_chars)
+    }
+
+    /// The front of a foreigner's permanent residence card, the portrait on the right.
+    pub fn render_foreign_front(&self, truth: &ForeignCardTruth, portrait: &RgbImage) -> RgbImage {
+        foreign::render_front(&self.fonts, truth, portrait)
+    }
+
+    /// The back of a foreigner's permanent residence card: emblem, title, issuing authority.
+    pub fn render_foreign_back(&self, truth: &ForeignCardTruth) -> RgbImage {
+        foreign::render_back(&self.fonts, truth)
     }
 
     /// The front of the card on the canonical canvas, with `portrait` scaled and cropped to fill

@@ -258,11 +258,11 @@ pub(crate) fn add_years(date: Date, years: u16) -> Date {
     Date::new(year, date.month(), date.day()).or_else(|| Date::new(year, 3, 1)).unwrap_or(date)
 }
 
-fn day(year: u16, month: u8, day: u8) -> i64 {
+pub(crate) fn day(year: u16, month: u8, day: u8) -> i64 {
     Date::new(year, month, day).map_or(0, Date::to_unix_days)
 }
 
-fn date_from_days(days: i64) -> Date {
+pub(crate) fn date_from_days(days: i64) -> Date {
     // Every day drawn lies between 1940 and 2045, well inside the calendar, so the fallback
     // is never taken.
     Date::from_unix_days(days).unwrap_or_else(Date::today_in_china)

@@ -156,7 +156,10 @@ fn canvases_have_the_card_size_and_are_deterministic() {
     let front = synth.render_id_front(&truth, &portrait());
     let back = synth.render_id_back(&truth);
     let bank = synth.render_bank_card(&synth.bank_card_truth(11, &[]), 11);
-    for canvas in [&front, &back, &bank] {
+    let foreign = synth.foreign_card_truth(11, ForeignEdition::Of2023);
+    let (foreign_front, foreign_back) =
+        (synth.render_foreign_front(&foreign, &portrait()), synth.render_foreign_back(&foreign));
+    for canvas in [&front, &back, &bank, &foreign_front, &foreign_back] {
         assert_eq!(canvas.dimensions(), (CARD_WIDTH, CARD_HEIGHT));
     }
     assert_eq!(front, synth.render_id_front(&truth, &portrait()));
@@ -307,6 +310,15 @@ fn samples() {
     let bank_truth = synth.bank_card_truth(seed, &[]);
     println!("{bank_truth:?}");
     let bank = synth.render_bank_card(&bank_truth, seed);
+    for edition in [ForeignEdition::Of2017, ForeignEdition::Of2023] {
+        let foreign = synth.foreign_card_truth(seed, edition);
+        println!("{foreign:?}");
+        synth
+            .render_foreign_front(&foreign, &portrait)
+            .save(dir.join(format!("foreign-{edition:?}-front.png")))
+            .unwrap();
+        synth.render_foreign_back(&foreign).save(dir.join(format!("foreign-{edition:?}-back.png"))).unwrap();
+    }
     front.save(dir.join("front-canvas.png")).unwrap();
     back.save(dir.join("back-canvas.png")).unwrap();
     bank.save(dir.join("bank-canvas.png")).unwrap();

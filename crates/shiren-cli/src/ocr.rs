@@ -79,8 +79,8 @@ pub fn run(model_dir: &Option<PathBuf>, command: OcrCommand) -> Result<(), Failu
             let engine = load_engine(model_dir, shiren_face::DetectMode::Fast, false, 1)?;
             let regions = RegionTable::load(store.path("data/cn-regions.dat")).context("loading region codes")?;
             let settings = ReaderSettings::default();
-            let lexicon =
-                Lexicon::load(&regions, &store.path("ocr/zh-surnames.py")).context("loading the surname list")?;
+            let lexicon = Lexicon::load(&regions, store.root())
+                .context("loading the surname list and the traditional-to-simplified table")?;
             let mut works = Vec::new();
             let names = ["front_image", "back_image"];
             for path in &args.images {
@@ -142,18 +142,32 @@ fn print_id_card(sub_code: &str, detail: &IdCardOcrDetail) {
         Some(f) => out!("{label:<12} {}  ({:.2})", f.text, f.confidence),
         None => out!("{label:<12} (not read)"),
     };
+    let foreign = detail.document == Some(shiren_idcard::DocumentKind::ForeignPermanentResidentCard);
     if let Some(front) = &detail.front {
         line("姓名 name", &front.name);
-        line("性别 sex", &front.sex);
-        line("民族", &front.ethnicity);
-        line("出生 birth", &front.birth_date);
-        line("住址 address", &front.address);
+        if foreign {
+            // The foreigner's permanent residence card: no ethnicity or address, its own fields.
+            line("英文 name", &front.english_name);
+            line("性别 sex", &front.sex);
+            line("出生 birth", &front.birth_date);
+            line("国籍", &front.nationality);
+            line("国籍 code", &front.nationality_code);
+            line("有效期 from", &front.valid_from);
+            line("有效期 until", &front.valid_until);
+        } else {
+            line("性别 sex", &front.sex);
+            line("民族", &front.ethnicity);
+            line("出生 birth", &front.birth_date);
+            line("住址 address", &front.address);
+        }
         line("号码 number", &front.id_number);
     }
     if let Some(back) = &detail.back {
         line("签发机关", &back.issuing_authority);
-        line("有效期 from", &back.valid_from);
-        line("有效期 until", &back.valid_until);
+        if !foreign {
+            line("有效期 from", &back.valid_from);
+            line("有效期 until", &back.valid_until);
+        }
     }
     for c in &detail.checks {
         out!("check        {} {}: {}", if c.passed { "ok  " } else { "FAIL" }, c.name, c.detail);

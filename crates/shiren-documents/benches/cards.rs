@@ -4,7 +4,8 @@
 //! per-field exact-match table, the rate of cards with every field exact, the warning rates
 //! (detection on copies and recaptures, false alarms on clean cards), the measures behind them
 //! (to calibrate thresholds), and the median time per side. Run with
-//! `cargo bench -p shiren-documents --bench cards`.
+//! `cargo bench -p shiren-documents --bench cards`. `SHIREN_CARDS_FOREIGN=1` reads `SHIREN_CARDS`
+//! foreigners' permanent residence cards instead (both editions, front and back).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -69,13 +70,17 @@ fn main() {
         list
     };
     let synth = CardSynth::new(Fonts::discover().expect("fonts"), &regions).expect("synth");
-    let names = Lexicon::load(&regions, &store.path("ocr/zh-surnames.py")).expect("surnames");
+    let names = Lexicon::load(&regions, store.root()).expect("lexicon");
     let settings = OcrSettings { sessions_per_model: 2, ..OcrSettings::default() };
     let engine = OcrEngine::load(&OcrModelPaths::in_dir(store.root()), settings).expect("engine");
     let faces = shiren_cardsynth::portraits(&store.path("testdata")).expect("portraits");
     let reader_settings = ReaderSettings::default();
     if std::env::var_os("SHIREN_CARDS_SPEED").is_some() {
         speed(&synth, &engine, &faces[0], &reader_settings, &names);
+        return;
+    }
+    if std::env::var_os("SHIREN_CARDS_FOREIGN").is_some() {
+        foreign(&synth, &engine, &faces, &reader_settings, &names, &regions, count);
         return;
     }
     if std::env::var_os("SHIREN_CARDS_LOCATE").is_some() {
@@ -145,25 +150,7 @@ fn main() {
                         t.all_exact.0 += 1;
                     } else if std::env::var_os("SHIREN_CARDS_VERBOSE").is_some() {
                         for (side, r) in [("front", &front_reading), ("back", &back_reading)] {
-                            let lines: Vec<String> = r
-                                .lines
-                                .iter()
-                                .map(|l| {
-                                    format!(
-                                        "{}@{:.0},{:.0}h{:.0}",
-                                        l.text,
-                                        l.quad.0[0][0],
-                                        l.quad.0[0][1],
-                                        l.quad.height()
-                                    )
-                                })
-                                .collect();
-                            println!(
-                                "seed {seed} {side} turned {} corners {:?}: {}",
-                                r.rotation,
-                                r.corners.is_some(),
-                                lines.join(" | ")
-                            );
+                            print_lines(seed, side, r.rotation, r.corners.is_some(), &r.lines);
                         }
                     }
                     match &bank {
@@ -172,25 +159,7 @@ fn main() {
                                 && (r.number.as_ref().is_none_or(|n| n.text != card.number)
                                     || r.expiry.as_ref().is_none_or(|e| e.text != card.expiry))
                             {
-                                let lines: Vec<String> = r
-                                    .lines
-                                    .iter()
-                                    .map(|l| {
-                                        format!(
-                                            "{}@{:.0},{:.0}h{:.0}",
-                                            l.text,
-                                            l.quad.0[0][0],
-                                            l.quad.0[0][1],
-                                            l.quad.height()
-                                        )
-                                    })
-                                    .collect();
-                                println!(
-                                    "seed {seed} bank turned {} corners {:?}: {}",
-                                    r.rotation,
-                                    r.corners.is_some(),
-                                    lines.join(" | ")
-                                );
+                                print_lines(seed, "bank", r.rotation, r.corners.is_some(), &r.lines);
                                 if let Some(dir) = std::env::var_os("SHIREN_CARDS_DUMP") {
                                     let dir = std::path::PathBuf::from(dir);
                                     let _ = bank_photo.save(dir.join(format!("{seed}-bank-photo.png")));
@@ -272,6 +241,16 @@ fn main() {
     }
 }
 
+/// A side's lines as read, each with its top-left corner and height on the straightened card
+/// (`SHIREN_CARDS_VERBOSE`, for a card read wrong).
+fn print_lines(seed: u64, side: &str, rotation: u32, outline_found: bool, lines: &[shiren_ocr::TextLine]) {
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| format!("{}@{:.0},{:.0}h{:.0}", l.text, l.quad.0[0][0], l.quad.0[0][1], l.quad.height()))
+        .collect();
+    println!("seed {seed} {side} turned {rotation} outline found {outline_found}: {}", lines.join(" | "));
+}
+
 /// One thread, stage by stage, over 21 generated front photos (run under `taskset -c 0` for one
 /// core): finding and straightening the card, reading it upright, and the whole reader.
 fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &ReaderSettings, names: &Lexicon) {
@@ -324,6 +303,93 @@ fn speed(synth: &CardSynth, engine: &OcrEngine, portrait: &RgbImage, settings: &
     println!("ID card front photos (1024-1280 px), medians of 21 ({turned} turned), one thread");
     for (stage, times) in stages {
         println!("{stage:<45} {:7.1} ms", median(times));
+    }
+}
+
+/// Foreigners' permanent residence cards (`SHIREN_CARDS_FOREIGN=1`), even seeds the 2017
+/// edition and odd the 2023 one, front and back photographed clean at any turn: the per-field
+/// exact-match table, whole cards, the document recognised, and cards whose checks all pass.
+fn foreign(
+    synth: &CardSynth,
+    engine: &OcrEngine,
+    faces: &[RgbImage],
+    settings: &ReaderSettings,
+    names: &Lexicon,
+    regions: &RegionTable,
+    count: u64,
+) {
+    use shiren_cardsynth::ForeignEdition;
+    use shiren_idcard::DocumentKind;
+    let mut t = Tally::default();
+    let (mut kinds, mut checked) = (0, 0);
+    let seeds: Vec<u64> = match std::env::var("SHIREN_CARD_SEEDS") {
+        Ok(list) => list.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+        Err(_) => (0..count).collect(),
+    };
+    let count = seeds.len() as u64;
+    for seed in seeds {
+        let edition = if seed % 2 == 0 { ForeignEdition::Of2017 } else { ForeignEdition::Of2023 };
+        let truth = synth.foreign_card_truth(seed, edition);
+        let photo_settings = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
+        let shot = |card: &RgbImage, salt: u64| {
+            let photo = photograph(card, seed * 16 + salt, &photo_settings).expect("photo");
+            image::load_from_memory(&photo.jpeg).expect("decodes").to_rgb8()
+        };
+        let front = shot(&synth.render_foreign_front(&truth, &faces[seed as usize % faces.len()]), 1);
+        let back = shot(&synth.render_foreign_back(&truth), 2);
+        if let Some(dir) = std::env::var_os("SHIREN_CARDS_DUMP") {
+            let dir = std::path::PathBuf::from(dir);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = front.save(dir.join(format!("{seed}-foreign-front.png")));
+            let _ = back.save(dir.join(format!("{seed}-foreign-back.png")));
+        }
+        let sides = [front, back].map(|photo| reader::read_side(engine, &photo, settings, names).expect("read"));
+        let sides_read = sides.clone();
+        let reading = reader::combine(sides.into(), regions);
+        let f = reading.front.clone().unwrap_or_default();
+        let b = reading.back.clone().unwrap_or_default();
+        let text =
+            |field: &Option<shiren_documents::idcard::Field>| field.as_ref().map_or(String::new(), |f| f.text.clone());
+        let mut all = true;
+        for (name, got, want) in [
+            ("english_name", text(&f.english_name), &truth.english_name),
+            ("chinese_name", text(&f.name), &truth.chinese_name),
+            ("sex", text(&f.sex), &truth.sex),
+            ("birth_date", text(&f.birth_date), &truth.birth),
+            ("nationality", text(&f.nationality), &truth.nationality),
+            ("nationality_code", text(&f.nationality_code), &truth.nationality_code),
+            ("valid_from", text(&f.valid_from), &truth.valid_from),
+            ("valid_until", text(&f.valid_until), &truth.valid_until),
+            ("id_number", text(&f.id_number), &truth.id_number),
+            ("issuing_authority", text(&b.issuing_authority), &truth.authority),
+        ] {
+            all &= t.field(name, &got, want, seed);
+        }
+        t.all_exact.1 += 1;
+        t.all_exact.0 += usize::from(all);
+        if !all && std::env::var_os("SHIREN_CARDS_VERBOSE").is_some() {
+            for (side, r) in ["front", "back"].iter().zip(&sides_read) {
+                print_lines(seed, side, r.rotation, r.corners.is_some(), &r.lines);
+            }
+        }
+        kinds += usize::from(reading.document == Some(DocumentKind::ForeignPermanentResidentCard));
+        let passed =
+            reading.checks.iter().all(|c| c.passed) && reading.checks.iter().any(|c| c.name == "validity_period");
+        checked += usize::from(passed);
+        if !passed && t.misses.len() < 40 {
+            t.misses.push(format!("seed {seed}: checks {:?} warnings {:?}", reading.checks, reading.warnings));
+        }
+    }
+    println!("foreigners' permanent residence cards, {count} (half of each edition)");
+    for (name, (right, total)) in &t.fields {
+        println!("{name:<20} {right:>4}/{total:<4} {:6.1}%", 100.0 * *right as f64 / (*total).max(1) as f64);
+    }
+    let pct = |n: usize| 100.0 * n as f64 / count.max(1) as f64;
+    println!("all fields exact      {}/{count} {:6.1}%", t.all_exact.0, pct(t.all_exact.0));
+    println!("recognised            {kinds}/{count} {:6.1}%", pct(kinds));
+    println!("every check passed    {checked}/{count} {:6.1}%", pct(checked));
+    for miss in &t.misses {
+        println!("  {miss}");
     }
 }
 

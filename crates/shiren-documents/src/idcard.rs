@@ -2,8 +2,7 @@
 //! an upright card: which side it is, each printed field, and the cross-checks between the
 //! fields and the number. The residence permits of Hong Kong, Macao and Taiwan residents share
 //! the layout without 民族, and add 签发次数 and 通行证号码 on the back; the foreigner's permanent
-//! residence card is recognised by its number and title, its number validated (its own layout is
-//! not read).
+//! residence card is recognised by its number and title, its front read by [`crate::foreign`].
 //!
 //! The layout is fixed: on the front, a label column (姓名, 性别/民族, 出生, 住址, 公民身份号码)
 //! with values to its right and the portrait on the right; on the back, 签发机关 and 有效期限
@@ -46,7 +45,7 @@ pub struct Field {
 }
 
 impl Field {
-    fn new(text: String, lines: &[&TextLine]) -> Self {
+    pub(crate) fn new(text: String, lines: &[&TextLine]) -> Self {
         let confidence =
             if lines.is_empty() { 0.0 } else { lines.iter().map(|l| l.confidence).sum::<f32>() / lines.len() as f32 };
         Self { text, confidence }
@@ -66,6 +65,22 @@ pub struct Front {
     /// Every address line joined.
     pub address: Option<Field>,
     pub id_number: Option<Field>,
+    /// The foreigner's permanent residence card: the name in Latin capitals as printed
+    /// (`SMITH, JOHN`; `name` holds the Chinese name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub english_name: Option<Field>,
+    /// The foreigner's card: the nationality's Chinese name as printed (美国).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<Field>,
+    /// The foreigner's card: the nationality's ISO 3166-1 alpha-3 code as printed (USA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nationality_code: Option<Field>,
+    /// The foreigner's card: the first day of validity, printed on its front, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<Field>,
+    /// The foreigner's card: the last day of validity, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Field>,
 }
 
 /// The back.
@@ -115,6 +130,10 @@ pub fn side_of(lines: &[TextLine]) -> Option<Side> {
     let text: String = lines.iter().map(|l| compact(&l.text)).collect::<Vec<_>>().join("\n");
     // A line alone first: a misread label's stray digit before the number makes a 19-digit run
     // of the row (公9 540322…), which is no number.
+    // The foreigner's card prints its validity and its title on the front, beside the number.
+    if crate::foreign::is_front(lines) {
+        return Some(Side::Front);
+    }
     let number = lines.iter().any(|l| find_id_number(&compact(&l.text)).is_some()) || find_id_number(&text).is_some();
     let front = number || text.contains("公民身份") || text.contains("住址");
     let back = text.contains("签发")
@@ -242,7 +261,9 @@ pub fn read_back(lines: &[TextLine], width: f32) -> Back {
             back.valid_from = Some(Field::new(from, row));
             back.valid_until = Some(Field::new(until, row));
             validity_row = Some(i);
-        } else if authority_row.is_none() && (text.contains("签发") || text.contains("机关")) {
+        } else if authority_row.is_none()
+            && (text.contains("签发") || text.contains("机关") || text.contains("Authority"))
+        {
             authority_row = Some(i);
         }
     }
@@ -287,7 +308,7 @@ pub fn front_kind(front: &Front) -> Option<DocumentKind> {
 
 /// Groups lines into rows (lines whose vertical centres are within half a line height), each row
 /// left to right, rows top to bottom.
-fn rows(lines: &[TextLine]) -> Vec<Vec<&TextLine>> {
+pub(crate) fn rows(lines: &[TextLine]) -> Vec<Vec<&TextLine>> {
     let mut ordered: Vec<&TextLine> = lines.iter().collect();
     reading_order_by(&mut ordered, |l| &l.quad);
     let mut rows: Vec<Vec<&TextLine>> = Vec::new();
@@ -309,7 +330,7 @@ pub(crate) fn compact(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-fn row_text(row: &[&TextLine]) -> String {
+pub(crate) fn row_text(row: &[&TextLine]) -> String {
     row.iter().map(|l| compact(&l.text)).collect()
 }
 
@@ -381,7 +402,7 @@ pub fn find_id_number(text: &str) -> Option<String> {
 }
 
 /// The runs of ASCII digits in `text`.
-fn digit_runs(text: &str) -> Vec<&str> {
+pub(crate) fn digit_runs(text: &str) -> Vec<&str> {
     text.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).collect()
 }
 
@@ -424,7 +445,7 @@ const CARD_HEIGHT_MM: f32 = 54.0;
 
 /// `YYYY-MM-DD` from a birth row's digit runs, such as those of `出生2015年3月8日` (the
 /// characters between the numbers are often misread, the numbers rarely).
-fn birth_date_in(runs: &[String]) -> Option<String> {
+pub(crate) fn birth_date_in(runs: &[String]) -> Option<String> {
     let year = runs.iter().position(|r| r.len() == 4)?;
     let (y, m, d) = (&runs[year], runs.get(year + 1)?, runs.get(year + 2)?);
     let date = Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
@@ -442,7 +463,7 @@ fn sex_in(text: &str) -> Option<&'static str> {
 }
 
 /// The validity period from `2015.03.08-2025.03.08` or `2015.03.08-长期` (separators vary).
-fn validity_in(text: &str) -> Option<(String, String)> {
+pub(crate) fn validity_in(text: &str) -> Option<(String, String)> {
     let runs = digit_runs(text);
     let date_at = |i: usize| -> Option<Date> {
         let (y, m, d) = (runs.get(i)?, runs.get(i + 1)?, runs.get(i + 2)?);
@@ -471,8 +492,8 @@ fn compact_date(run: &str) -> Option<Date> {
 /// One cross-check between the printed fields and the number, or between the sides.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `validity_period`,
-    /// `not_expired`.
+    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `nationality` (a 2017
+    /// foreigner's card), `validity_period`, `not_expired`.
     pub name: &'static str,
     pub passed: bool,
     /// What was compared, in words, without personal data.
@@ -502,7 +523,12 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
             // message can hold the birth date.
             Err(e) => checks.push(check("check_character", false, invalid_number_detail(e))),
             Ok(n) => {
-                checks.push(check("check_character", true, "the check character matches"));
+                let detail = if number.as_deref().is_some_and(|n| n.len() == 15) {
+                    "a 2017 foreigner's card's number has no check character: its shape and birth date are valid"
+                } else {
+                    "the check character matches"
+                };
+                checks.push(check("check_character", true, detail));
                 let region = match n.kind {
                     DocumentKind::ResidentIdCard => "the region code is known",
                     DocumentKind::ForeignPermanentResidentCard => "a foreigner's permanent residence card's number",
@@ -530,18 +556,32 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
         let known = ETHNIC_GROUPS.contains(&eth.text.as_str());
         checks.push(check("ethnicity", known, "the ethnicity is one of the 56 official names"));
     }
-    if let (Some(id), Some(back)) = (valid, back)
-        && let (Some(from), Some(until)) = (&back.valid_from, &back.valid_until)
+    // The 2017 foreigner's card's number begins with the nationality's code.
+    if let (Some(id), Some(number), Some(code)) =
+        (valid, number.as_deref(), front.and_then(|f| f.nationality_code.as_ref()))
+        && id.kind == DocumentKind::ForeignPermanentResidentCard
+        && number.len() == 15
+    {
+        let same = number.get(..3) == Some(code.text.as_str());
+        checks.push(check("nationality", same, "the printed nationality code against the number's letters"));
+    }
+    // The validity period is on the back, or on the front of the foreigner's card.
+    let validity = back
+        .and_then(|b| Some((b.valid_from.as_ref()?, b.valid_until.as_ref()?)))
+        .or_else(|| front.and_then(|f| Some((f.valid_from.as_ref()?, f.valid_until.as_ref()?))));
+    if let (Some(id), Some((from, until))) = (valid, validity)
         && let Ok(start) = Date::parse(&from.text)
     {
         let (passed, detail) = if id.kind.is_residence_permit() {
             permit_validity(start, &until.text)
+        } else if id.kind == DocumentKind::ForeignPermanentResidentCard {
+            foreign_card_validity(id.birth_date, start, &until.text)
         } else {
             validity_consistent(id.birth_date, start, &until.text)
         };
         checks.push(check("validity_period", passed, detail));
     }
-    if let Some(until) = back.and_then(|b| b.valid_until.as_ref())
+    if let Some((_, until)) = validity
         && let Ok(end) = Date::parse(&until.text)
     {
         let valid = end >= Date::today_in_china();
@@ -567,6 +607,16 @@ fn invalid_number_detail(e: &IdNumberError) -> &'static str {
 /// A residence permit is valid five years whatever the holder's age.
 fn permit_validity(start: Date, until: &str) -> (bool, String) {
     (ends_after_years(start, until, 5), "a residence permit: valid 5 years".into())
+}
+
+/// A foreigner's permanent residence card is valid ten years, five for a holder under 18 at
+/// issue.
+fn foreign_card_validity(birth: Date, start: Date, until: &str) -> (bool, String) {
+    if start < birth {
+        return (false, "the card's validity starts before the birth date".into());
+    }
+    let years = if birth.years_until(start) < 18 { 5 } else { 10 };
+    (ends_after_years(start, until, years), format!("a foreigner's permanent residence card: valid {years} years"))
 }
 
 /// Whether `until` is the date `years` whole years after `start`.

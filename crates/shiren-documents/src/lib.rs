@@ -1,6 +1,6 @@
 //! Identity documents and bank cards read from photos: the card found and straightened
 //! (`locate`), turned upright and read by the OCR engine, the side and each printed field taken
-//! from the layout (`idcard`), copies, screens and glare measured, and the fields cross-checked
+//! from the layout (`idcard`; the foreigner's permanent residence card's front by `foreign`), copies, screens and glare measured, and the fields cross-checked
 //! (`reader`); region names in addresses and authorities mended against the region table
 //! (`regions`), a name's surname checked against the common ones (`surnames`). The layout rules
 //! work on text lines alone and are tested without models.
@@ -8,26 +8,44 @@
 pub mod bankcard;
 mod edges;
 pub mod ethnicity;
+pub mod foreign;
 pub mod idcard;
 pub mod locate;
 pub mod reader;
 pub mod regions;
 pub mod surnames;
+pub mod variants;
 
 /// What readings are checked against, built once and shared: the region names of addresses
-/// and authorities, and the common surnames.
+/// and authorities, the common surnames, and the traditional forms folded into simplified ones.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     pub regions: regions::RegionNames,
     pub surnames: surnames::Surnames,
+    pub variants: variants::Variants,
+}
+
+/// Why the lexicon could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LexiconError {
+    #[error(transparent)]
+    Surnames(#[from] surnames::SurnamesError),
+    #[error(transparent)]
+    Variants(#[from] variants::VariantsError),
 }
 
 impl Lexicon {
-    /// From the region table and the provisioned surname list (`ocr/zh-surnames.py`).
-    pub fn load(
-        table: &shiren_idcard::RegionTable,
-        surnames: &std::path::Path,
-    ) -> Result<Self, surnames::SurnamesError> {
-        Ok(Self { regions: regions::RegionNames::new(table), surnames: surnames::Surnames::load(surnames)? })
+    /// The surname list's place in the model directory (Faker's zh_CN person provider).
+    pub const SURNAMES_FILE: &str = "ocr/zh-surnames.py";
+    /// The traditional-to-simplified table's place in the model directory (OpenCC's).
+    pub const VARIANTS_FILE: &str = "ocr/ts-characters.txt";
+
+    /// From the region table and the provisioned lists in the model directory `models`.
+    pub fn load(table: &shiren_idcard::RegionTable, models: &std::path::Path) -> Result<Self, LexiconError> {
+        Ok(Self {
+            regions: regions::RegionNames::new(table),
+            surnames: surnames::Surnames::load(&models.join(Self::SURNAMES_FILE))?,
+            variants: variants::Variants::load(&models.join(Self::VARIANTS_FILE))?,
+        })
     }
 }

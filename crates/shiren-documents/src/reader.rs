@@ -151,7 +151,8 @@ const ETHNICITY_VALUE_FROM: f32 = 0.37;
 const PORTRAIT: [f32; 4] = [0.60, 0.08, 0.95, 0.76];
 
 /// Reads one photo of one side; region names in the address and the authority are mended,
-/// and a name's first character checked, against `lexicon`.
+/// a name's first character checked, and traditional forms read for simplified characters
+/// folded, against `lexicon`.
 pub fn read_side(
     engine: &OcrEngine,
     photo: &RgbImage,
@@ -161,16 +162,25 @@ pub fn read_side(
     let (located, page) = locate::read_upright(engine, photo, ID_CARD_DETECTOR_SIDE, Detector::Fast)?;
     let width = CARD_WIDTH as f32;
     let side = idcard::side_of(&page.lines);
+    // The foreigner's card is known by its number, or by its layout when the number is unread.
+    let foreign = side == Some(Side::Front) && crate::foreign::is_front(&page.lines);
     let (front, back) = match side {
         Some(Side::Front) => {
-            let mut front = idcard::read_front(&page.lines, width);
-            if idcard::front_kind(&front) == Some(DocumentKind::ForeignPermanentResidentCard) {
-                // Its layout is not the resident card's: only the number is taken from it.
-                front = Front { id_number: front.id_number, ..Front::default() };
+            let mut front = if foreign {
+                let mut front = crate::foreign::read_front(&page.lines, width);
+                crate::foreign::second_looks(engine, &page.image, &page.lines, &mut front)?;
+                front
             } else {
+                idcard::read_front(&page.lines, width)
+            };
+            if !foreign {
                 reread_missing(engine, &page.image, &page.lines, &mut front)?;
                 rescore_birth_day(engine, &page.image, &page.lines, &mut front)?;
                 rescore_surname(engine, &page.image, &page.lines, &lexicon.surnames, &mut front)?;
+            }
+            for field in [front.name.as_mut(), front.address.as_mut(), front.nationality.as_mut()].into_iter().flatten()
+            {
+                field.text = lexicon.variants.fold(&field.text);
             }
             if let Some(address) = front.address.as_mut() {
                 address.text = lexicon.regions.mend_address(&address.text);
@@ -180,7 +190,7 @@ pub fn read_side(
         Some(Side::Back) => {
             let mut back = idcard::read_back(&page.lines, width);
             if let Some(authority) = back.issuing_authority.as_mut() {
-                authority.text = lexicon.regions.mend_authority(&authority.text);
+                authority.text = lexicon.regions.mend_authority(&lexicon.variants.fold(&authority.text));
             }
             (None, Some(back))
         }
@@ -218,33 +228,40 @@ pub fn read_side(
         }
     }
     let document = match (&front, &back) {
-        (Some(f), _) => idcard::front_kind(f),
+        (Some(f), _) => idcard::front_kind(f).or(foreign.then_some(DocumentKind::ForeignPermanentResidentCard)),
         (_, Some(b)) => b.title_kind,
         _ => None,
     };
     match (&front, &back) {
         (Some(f), _) => {
             let mut expected = vec![("name", &f.name), ("sex", &f.sex)];
-            // Only the resident card prints 民族; the foreigner's card has no address either.
+            // Only the resident card prints 民族; the foreigner's card has no address, but its
+            // Latin name, nationality and validity on the front.
             if document.is_none_or(|d| d == DocumentKind::ResidentIdCard) {
                 expected.push(("ethnicity", &f.ethnicity));
             }
             expected.push(("birth_date", &f.birth_date));
-            if document != Some(DocumentKind::ForeignPermanentResidentCard) {
+            if document == Some(DocumentKind::ForeignPermanentResidentCard) {
+                expected.extend([
+                    ("english_name", &f.english_name),
+                    ("nationality", &f.nationality),
+                    ("valid_from", &f.valid_from),
+                    ("valid_until", &f.valid_until),
+                ]);
+            } else {
                 expected.push(("address", &f.address));
             }
             expected.push(("id_number", &f.id_number));
             unreadable_fields(&expected, settings, &mut warnings)
         }
-        (_, Some(b)) => unreadable_fields(
-            &[
-                ("issuing_authority", &b.issuing_authority),
-                ("valid_from", &b.valid_from),
-                ("valid_until", &b.valid_until),
-            ],
-            settings,
-            &mut warnings,
-        ),
+        (_, Some(b)) => {
+            let mut expected = vec![("issuing_authority", &b.issuing_authority)];
+            // The foreigner's card prints its validity on the front.
+            if document != Some(DocumentKind::ForeignPermanentResidentCard) {
+                expected.extend([("valid_from", &b.valid_from), ("valid_until", &b.valid_until)]);
+            }
+            unreadable_fields(&expected, settings, &mut warnings)
+        }
         _ => warnings.push(Warning::NotAnIdCard),
     }
     let portrait_area = (side == Some(Side::Front)).then(|| share_quad(PORTRAIT));
@@ -534,7 +551,11 @@ pub fn combine(sides: Vec<SideReading>, regions: &RegionTable) -> IdCardReading 
         (Some(f), Some(b)) => same_card(f, b),
         _ => true,
     };
-    let document = front.as_ref().and_then(idcard::front_kind).or(back.as_ref().and_then(|b| b.title_kind));
+    let document = front
+        .as_ref()
+        .and_then(idcard::front_kind)
+        .or(back.as_ref().and_then(|b| b.title_kind))
+        .or_else(|| sides.iter().find_map(|s| s.document));
     if same_side_twice || !one_card {
         warnings.push(Warning::FrontBackMismatch);
     }

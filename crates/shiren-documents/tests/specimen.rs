@@ -34,7 +34,7 @@ fn fixture() -> &'static Fixture {
         let regions = RegionTable::load(store.path("data/cn-regions.dat")).expect("region table");
         let bytes = std::fs::read(store.path("testdata/idcard-specimen.jpg")).expect("specimen");
         let specimen = image::load_from_memory(&bytes).expect("specimen decodes").to_rgb8();
-        let names = Lexicon::load(&regions, &store.path("ocr/zh-surnames.py")).expect("surnames");
+        let names = Lexicon::load(&regions, store.root()).expect("lexicon");
         Fixture { engine, names, regions, specimen }
     })
 }

@@ -172,10 +172,11 @@ impl RegionTable {
                 if name.is_empty() {
                     return Err(RegionTableError::EmptyName { line });
                 }
-                if table.provinces.insert(code, name.to_string()).is_some() {
+                let name = as_printed(name);
+                if table.provinces.insert(code, name.clone()).is_some() {
                     return Err(RegionTableError::DuplicateProvince { line, code });
                 }
-                province = Some((code, name.to_string()));
+                province = Some((code, name));
             }
         }
         if table.regions.is_empty() {
@@ -260,6 +261,21 @@ fn attribute<'a>(attributes: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
     attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
 }
 
+/// The traditional characters stdnum 2.2's table writes in thirteen names (加格達奇區, 松嶺區,
+/// 丹稜县, 冷湖行政委員會, 香港特別行政區, 澳門特別行政區, ...), and the simplified ones mainland
+/// documents print them with. A test in `shiren-documents` checks every name of the provisioned
+/// table against OpenCC's full traditional-to-simplified table, so a new table with other such
+/// names fails there rather than printing them wrong.
+const TRADITIONAL_IN_TABLE: [(char, char); 8] =
+    [('達', '达'), ('區', '区'), ('嶺', '岭'), ('稜', '棱'), ('員', '员'), ('會', '会'), ('別', '别'), ('門', '门')];
+
+/// A name as mainland documents print it: the table's few traditional characters made simplified.
+fn as_printed(name: &str) -> String {
+    name.chars()
+        .map(|c| TRADITIONAL_IN_TABLE.iter().find(|(t, _)| *t == c).map_or(c, |(_, simplified)| *simplified))
+        .collect()
+}
+
 /// `东城区`, `[-2010]崇文区`, or a comma-separated list of these.
 fn parse_names(value: &str, line: usize) -> Result<Vec<RegionName>, RegionTableError> {
     let mut names = Vec::new();
@@ -289,7 +305,7 @@ fn parse_names(value: &str, line: usize) -> Result<Vec<RegionName>, RegionTableE
         if name.is_empty() {
             return Err(RegionTableError::EmptyName { line });
         }
-        names.push(RegionName { name: name.to_string(), from, until });
+        names.push(RegionName { name: as_printed(name), from, until });
     }
     Ok(names)
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use shiren_documents::Lexicon;
+use shiren_documents::LexiconError;
 use shiren_documents::bankcard::{BinTable, BinTableError};
-use shiren_documents::surnames::SurnamesError;
 use shiren_face::pad::PadModel;
 use shiren_face::{Engine, EngineConfig, FaceError, ModelPaths};
 use shiren_idcard::{RegionTable, RegionTableError};
@@ -54,8 +54,8 @@ pub enum StartError {
     Ocr(#[from] OcrError),
     #[error("loading the bank BIN table: {0}")]
     Bins(#[from] BinTableError),
-    #[error("loading the surname list: {0}")]
-    Surnames(#[from] SurnamesError),
+    #[error("loading the surname list or the traditional-to-simplified table: {0}")]
+    Lexicon(#[from] LexiconError),
     #[error("the authority provider: {0}")]
     Authority(#[from] AuthorityError),
     #[error("a start-up task failed: {0}")]
@@ -87,7 +87,7 @@ impl Services {
             let ocr_settings = OcrSettings { sessions_per_model: workers, ..OcrSettings::default() };
             let ocr = OcrEngine::load(&OcrModelPaths::in_dir(models.root()), ocr_settings)?;
             let bins = BinTable::load(&models.path("ocr/cardbin.py"))?;
-            let lexicon = Lexicon::load(&regions, &models.path("ocr/zh-surnames.py"))?;
+            let lexicon = Lexicon::load(&regions, models.root())?;
             Ok((engine, pad, regions, ocr, bins, lexicon))
         })
         .await

@@ -21,7 +21,7 @@ use crate::sessions::{Session, age_challenge, consent, create, page, start, uplo
 /// A card whose photographs read whole at the first try (the card is large and sharp in both).
 const CARD_SEED: u64 = 4;
 
-fn synth(service: &Service) -> &'static CardSynth {
+pub(crate) fn synth(service: &Service) -> &'static CardSynth {
     static SYNTH: OnceLock<CardSynth> = OnceLock::new();
     SYNTH.get_or_init(|| {
         CardSynth::new(Fonts::discover().expect("the CJK fonts"), &service.services().regions).expect("a card synth")

@@ -1,6 +1,7 @@
 //! ID_OCR and BANKCARD_OCR through the API, in process: the specimen card read field by field,
-//! the record keeping the fields masked (and findable by the ID number), and bad input: no
-//! image, a blank photo, a photo of a face, a truncated image, a tiny image.
+//! the record keeping the fields masked (and findable by the ID number), a generated foreigner's
+//! permanent residence card read with its own fields, and bad input: no image, a blank photo, a
+//! photo of a face, a truncated image, a tiny image.
 
 use serde_json::json;
 
@@ -61,6 +62,55 @@ async fn the_specimen_card_is_read_and_recorded_masked() {
     let r = service.call("POST", "/v1/ocr/idcard", Some(body)).await;
     assert_eq!(field(&r, "front", "id_number"), "410502201503081234", "{}", r.json);
     assert_eq!(r.data()["detail"]["photos"][0]["rotation"], 180, "{}", r.json);
+}
+
+/// A generated 2023-edition foreigner's card, both sides: its own fields answered, every check
+/// passed, the names and the number masked in the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreigners_permanent_residence_card_is_read() {
+    use shiren_cardsynth::{ForeignEdition, PhotoSettings, photograph};
+    let _heavy = CPU_HEAVY.read().await;
+    let service = Service::start(|_| {}).await;
+    let scene = service.scene(json!({})).await;
+    let synth = crate::id_plus::synth(&service);
+    let truth = synth.foreign_card_truth(1, ForeignEdition::Of2023);
+    let portrait = image::load_from_memory(&photo("obama.jpg")).expect("the portrait").to_rgb8();
+    let settings = PhotoSettings { turns: vec![0, 1, 2, 3], ..PhotoSettings::default() };
+    let front = photograph(&synth.render_foreign_front(&truth, &portrait), 1, &settings).expect("the front");
+    let back = photograph(&synth.render_foreign_back(&truth), 101, &settings).expect("the back");
+    let body = json!({ "scene_id": scene, "front_image": b64(&front.jpeg), "back_image": b64(&back.jpeg) });
+    let r = service.call("POST", "/v1/ocr/idcard", Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.data()["detail"]["document"], "foreign_permanent_resident_card", "{}", r.json);
+    for (name, want) in [
+        ("name", truth.chinese_name.as_str()),
+        ("english_name", &truth.english_name),
+        ("sex", &truth.sex),
+        ("birth_date", &truth.birth),
+        ("nationality", &truth.nationality),
+        ("nationality_code", &truth.nationality_code),
+        ("valid_from", &truth.valid_from),
+        ("valid_until", &truth.valid_until),
+        ("id_number", &truth.id_number),
+    ] {
+        assert_eq!(field(&r, "front", name), want, "{name}: {}", r.json);
+    }
+    assert_eq!(field(&r, "back", "issuing_authority"), truth.authority, "{}", r.json);
+    let checks: Vec<&str> =
+        r.data()["detail"]["checks"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(checks.contains(&"validity_period") && checks.contains(&"birth_date"), "{checks:?}");
+    assert!(r.data()["detail"]["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{}", r.json);
+    assert_eq!(r.data()["sub_code"], "200", "{}", r.json);
+
+    let id = r.data()["verification_id"].as_str().unwrap().to_string();
+    let record = service.call("GET", &format!("/v1/records/{id}"), None).await;
+    let text = record.json.to_string();
+    let (family, given) = truth.english_name.split_once(", ").expect("SURNAME, GIVEN");
+    let after_first = |text: &str| text.chars().skip(1).collect::<String>();
+    for secret in [after_first(&truth.id_number), after_first(&truth.chinese_name), after_first(family), given.into()] {
+        assert!(!text.contains(secret.as_str()), "{secret} in the record: {text}");
+    }
+    assert!(text.contains(&truth.nationality), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,11 +107,14 @@ pub struct PortraitView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdCardOcrDetail {
     /// `resident_id_card`, `hong_kong_residence_permit`, `macao_residence_permit`,
-    /// `taiwan_residence_permit` or `foreign_permanent_resident_card` (number validated, its
-    /// other fields not read), from the number or the back's title; null when neither was read.
+    /// `taiwan_residence_permit` or `foreign_permanent_resident_card`, from the number or the
+    /// back's title; null when neither was read.
     #[schema(value_type = Option<String>)]
     pub document: Option<DocumentKind>,
-    /// 姓名, 性别, 民族, 出生 (YYYY-MM-DD), 住址, 公民身份号码: each `{text, confidence}`.
+    /// 姓名, 性别, 民族, 出生 (YYYY-MM-DD), 住址, 公民身份号码: each `{text, confidence}`. A
+    /// foreigner's permanent residence card has no ethnicity or address but `english_name`
+    /// (`SMITH, JOHN`), `nationality` (美国), `nationality_code` (USA), `valid_from` and
+    /// `valid_until` on its front; `name` is its Chinese name.
     #[schema(value_type = Object)]
     pub front: Option<Front>,
     /// 签发机关, 有效期限 (`valid_from`, `valid_until`: a date or 长期); on residence permits also
@@ -119,7 +122,8 @@ pub struct IdCardOcrDetail {
     #[schema(value_type = Object)]
     pub back: Option<Back>,
     /// Cross-checks: `check_character`, `region`, `birth_date`, `sex`, `ethnicity`,
-    /// `validity_period`, each `{name, passed, detail}`.
+    /// `nationality` (a 2017 foreigner's card: the code against the number's letters),
+    /// `validity_period`, `not_expired`, each `{name, passed, detail}`.
     #[schema(value_type = Vec<Object>)]
     pub checks: Vec<Check>,
     /// `incomplete_border`, `greyscale_copy`, `screen_recapture`, `glare` (with `field`),
@@ -281,8 +285,9 @@ fn id_card_outcome(warnings: &[Warning], checks: &[Check]) -> SubCode {
     }
 }
 
-/// The fields as the record keeps them: the name and number masked as everywhere, the address
-/// to its first six characters (the province and city), the birth date to its year.
+/// The fields as the record keeps them: the names (Chinese and Latin) and number masked as
+/// everywhere, the address to its first six characters (the province and city), the birth date
+/// to its year.
 pub(crate) fn mask_front(front: &Front) -> Front {
     let masked = |f: &Option<Field>, mask: &dyn Fn(&str) -> String| {
         f.as_ref().map(|f| Field { text: mask(&f.text), confidence: f.confidence })
@@ -295,7 +300,14 @@ pub(crate) fn mask_front(front: &Front) -> Front {
             format!("{kept}{}", "*".repeat(t.chars().count().saturating_sub(6).min(8)))
         }),
         birth_date: masked(&front.birth_date, &|t| format!("{}-**-**", t.get(..4).unwrap_or("****"))),
-        ..front.clone()
+        english_name: masked(&front.english_name, &|t| mask_name(t)),
+        // Every field is named (no `..front`): a field added to `Front` must be decided here.
+        sex: front.sex.clone(),
+        ethnicity: front.ethnicity.clone(),
+        nationality: front.nationality.clone(),
+        nationality_code: front.nationality_code.clone(),
+        valid_from: front.valid_from.clone(),
+        valid_until: front.valid_until.clone(),
     }
 }
 
@@ -455,6 +467,7 @@ mod tests {
             birth_date: field("1990-01-02"),
             address: field("河南省安阳市文峰区幸福路1号"),
             id_number: field("410502199001021234"),
+            ..Front::default()
         };
         let masked = mask_front(&front);
         let text = serde_json::to_string(&masked).unwrap_or_default();
@@ -462,5 +475,20 @@ mod tests {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(text.contains("河南省安阳市"), "{text}");
+        // A foreigner's card: both names and the number masked, the nationality kept.
+        let foreign = Front {
+            name: field("约翰·史密斯"),
+            english_name: field("SMITH, JOHN"),
+            nationality: field("美国"),
+            nationality_code: field("USA"),
+            birth_date: field("1980-06-15"),
+            id_number: field("USA110800615001"),
+            ..Front::default()
+        };
+        let text = serde_json::to_string(&mask_front(&foreign)).unwrap_or_default();
+        for secret in ["SMITH", "JOHN", "史密斯", "110800615001", "06-15"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("美国") && text.contains("\"USA\""), "{text}");
     }
 }
