@@ -80,7 +80,7 @@ pub fn run(model_dir: &Option<PathBuf>, command: OcrCommand) -> Result<(), Failu
             let regions = RegionTable::load(store.path("data/cn-regions.dat")).context("loading region codes")?;
             let settings = ReaderSettings::default();
             let lexicon = Lexicon::load(&regions, store.root())
-                .context("loading the surname list and the traditional-to-simplified table")?;
+                .context("loading the card-reading lexicon (surnames, traditional forms, countries)")?;
             let mut works = Vec::new();
             let names = ["front_image", "back_image"];
             for path in &args.images {

@@ -16,8 +16,9 @@
 use image::RgbImage;
 use shiren_ocr::{OcrEngine, OcrError, Quad, TextLine};
 
+use crate::countries::Countries;
 use crate::idcard::{
-    Field, Front, birth_date_in, compact, digit_runs, find_id_number, name_characters, rows, validity_in,
+    Check, Field, Front, birth_date_in, check, compact, digit_runs, find_id_number, name_characters, rows, validity_in,
 };
 
 /// Text found only in labels and titles; a line holding any of it is no value. The Latin words
@@ -212,6 +213,27 @@ pub fn read_front(lines: &[TextLine], width: f32) -> Front {
     front
 }
 
+/// The printed nationality code against the number: a 2017 number begins with the alpha-3 code,
+/// a 2023 number carries the numeric code at positions 4-6. `None` when either is unread, or a
+/// 2023 card's printed code is no ISO 3166 country's (the comparison cannot be made; ICAO's
+/// codes for the stateless are not in the table).
+pub fn nationality_check(front: &Front, countries: &Countries) -> Option<Check> {
+    let (number, code) = (&front.id_number.as_ref()?.text, &front.nationality_code.as_ref()?.text);
+    match number.len() {
+        15 => Some(check(
+            "nationality",
+            number.get(..3) == Some(code.as_str()),
+            "the printed nationality code against the number's letters",
+        )),
+        18 => {
+            let numeric = countries.numeric(code)?;
+            let same = number.get(3..6).and_then(|d| d.parse::<u16>().ok()) == Some(numeric);
+            Some(check("nationality", same, "the printed nationality code against the number's country digits"))
+        }
+        _ => None,
+    }
+}
+
 /// How much likelier the likeliest sex must be than the other, in nats, and how far below the
 /// recogniser's free reading of the band it may be (as for the ethnic names in `reader`).
 const SEX_MARGIN: f32 = 3.0;
@@ -302,5 +324,25 @@ mod tests {
         assert_eq!(sex("/F"), Some("女"));
         assert_eq!(sex("男女"), None);
         assert_eq!(sex("马克"), None);
+    }
+
+    #[test]
+    fn the_nationality_is_checked_against_the_number() {
+        let countries = Countries::parse(
+            r#"Country("Korea", "KR", "KOR", "410", "Korea") Country("Japan", "JP", "JPN", "392", "Japan")"#,
+        );
+        let field = |t: &str| Some(Field { text: t.into(), confidence: 1.0 });
+        let card = |number: &str, code: &str| Front {
+            id_number: field(number),
+            nationality_code: field(code),
+            ..Front::default()
+        };
+        let passed = |front: Front| nationality_check(&front, &countries).map(|c| c.passed);
+        assert_eq!(passed(card("912410199001011234", "KOR")), Some(true));
+        assert_eq!(passed(card("912410199001011234", "JPN")), Some(false));
+        assert_eq!(passed(card("912410199001011234", "XXA")), None);
+        assert_eq!(passed(card("KOR110900101001", "KOR")), Some(true));
+        assert_eq!(passed(card("KOR110900101001", "JPN")), Some(false));
+        assert_eq!(passed(Front { id_number: field("KOR110900101001"), ..Front::default() }), None);
     }
 }

@@ -492,15 +492,15 @@ fn compact_date(run: &str) -> Option<Date> {
 /// One cross-check between the printed fields and the number, or between the sides.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
-    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `nationality` (a 2017
-    /// foreigner's card), `validity_period`, `not_expired`.
+    /// `check_character`, `birth_date`, `sex`, `region`, `ethnicity`, `nationality` (a
+    /// foreigner's card: its printed code against its number), `validity_period`, `not_expired`.
     pub name: &'static str,
     pub passed: bool,
     /// What was compared, in words, without personal data.
     pub detail: String,
 }
 
-fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
+pub(crate) fn check(name: &'static str, passed: bool, detail: impl Into<String>) -> Check {
     Check { name, passed, detail: detail.into() }
 }
 
@@ -555,15 +555,6 @@ pub fn cross_checks(front: Option<&Front>, back: Option<&Back>, regions: &Region
     if let Some(eth) = front.and_then(|f| f.ethnicity.as_ref()) {
         let known = ETHNIC_GROUPS.contains(&eth.text.as_str());
         checks.push(check("ethnicity", known, "the ethnicity is one of the 56 official names"));
-    }
-    // The 2017 foreigner's card's number begins with the nationality's code.
-    if let (Some(id), Some(number), Some(code)) =
-        (valid, number.as_deref(), front.and_then(|f| f.nationality_code.as_ref()))
-        && id.kind == DocumentKind::ForeignPermanentResidentCard
-        && number.len() == 15
-    {
-        let same = number.get(..3) == Some(code.text.as_str());
-        checks.push(check("nationality", same, "the printed nationality code against the number's letters"));
     }
     // The validity period is on the back, or on the front of the foreigner's card.
     let validity = back

@@ -6,6 +6,7 @@
 //! work on text lines alone and are tested without models.
 
 pub mod bankcard;
+pub mod countries;
 mod edges;
 pub mod ethnicity;
 pub mod foreign;
@@ -17,12 +18,14 @@ pub mod surnames;
 pub mod variants;
 
 /// What readings are checked against, built once and shared: the region names of addresses
-/// and authorities, the common surnames, and the traditional forms folded into simplified ones.
+/// and authorities, the common surnames, the traditional forms folded into simplified ones, and
+/// the countries a foreigner's card names.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     pub regions: regions::RegionNames,
     pub surnames: surnames::Surnames,
     pub variants: variants::Variants,
+    pub countries: countries::Countries,
 }
 
 /// Why the lexicon could not be loaded.
@@ -32,6 +35,8 @@ pub enum LexiconError {
     Surnames(#[from] surnames::SurnamesError),
     #[error(transparent)]
     Variants(#[from] variants::VariantsError),
+    #[error(transparent)]
+    Countries(#[from] countries::CountriesError),
 }
 
 impl Lexicon {
@@ -39,6 +44,8 @@ impl Lexicon {
     pub const SURNAMES_FILE: &str = "ocr/zh-surnames.py";
     /// The traditional-to-simplified table's place in the model directory (OpenCC's).
     pub const VARIANTS_FILE: &str = "ocr/ts-characters.txt";
+    /// The ISO 3166-1 table's place in the model directory (the `iso3166` package's).
+    pub const COUNTRIES_FILE: &str = "ocr/iso3166.py";
 
     /// From the region table and the provisioned lists in the model directory `models`.
     pub fn load(table: &shiren_idcard::RegionTable, models: &std::path::Path) -> Result<Self, LexiconError> {
@@ -46,6 +53,7 @@ impl Lexicon {
             regions: regions::RegionNames::new(table),
             surnames: surnames::Surnames::load(&models.join(Self::SURNAMES_FILE))?,
             variants: variants::Variants::load(&models.join(Self::VARIANTS_FILE))?,
+            countries: countries::Countries::load(&models.join(Self::COUNTRIES_FILE))?,
         })
     }
 }

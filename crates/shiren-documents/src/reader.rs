@@ -107,6 +107,9 @@ pub struct SideReading {
     pub portrait_area: Option<Quad>,
     pub measures: Measures,
     pub warnings: Vec<Warning>,
+    /// The checks one side allows alone (a foreigner's card's nationality against its number,
+    /// which needs the country table); `combine` adds them to the cross-checks.
+    pub checks: Vec<Check>,
     /// Every line read, in the straightened card's pixels.
     pub lines: Vec<TextLine>,
     /// The straightened, upright card (`CARD_WIDTH`×`CARD_HEIGHT`).
@@ -265,6 +268,10 @@ pub fn read_side(
         _ => warnings.push(Warning::NotAnIdCard),
     }
     let portrait_area = (side == Some(Side::Front)).then(|| share_quad(PORTRAIT));
+    let checks = match &front {
+        Some(f) if foreign => crate::foreign::nationality_check(f, &lexicon.countries).into_iter().collect(),
+        _ => Vec::new(),
+    };
     Ok(SideReading {
         side,
         document,
@@ -275,6 +282,7 @@ pub fn read_side(
         portrait_area,
         measures,
         warnings,
+        checks,
         lines: page.lines,
         card: page.image,
     })
@@ -537,7 +545,8 @@ pub fn read_card(
 pub fn combine(sides: Vec<SideReading>, regions: &RegionTable) -> IdCardReading {
     let front = sides.iter().find_map(|s| s.front.clone());
     let back = sides.iter().find_map(|s| s.back.clone());
-    let checks = idcard::cross_checks(front.as_ref(), back.as_ref(), regions);
+    let mut checks = idcard::cross_checks(front.as_ref(), back.as_ref(), regions);
+    checks.extend(sides.iter().flat_map(|s| s.checks.iter().cloned()));
     let mut warnings: Vec<Warning> = Vec::new();
     for w in sides.iter().flat_map(|s| s.warnings.iter()) {
         if !warnings.contains(w) {

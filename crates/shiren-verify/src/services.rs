@@ -54,7 +54,7 @@ pub enum StartError {
     Ocr(#[from] OcrError),
     #[error("loading the bank BIN table: {0}")]
     Bins(#[from] BinTableError),
-    #[error("loading the surname list or the traditional-to-simplified table: {0}")]
+    #[error("loading the card-reading lexicon (surnames, traditional forms, countries): {0}")]
     Lexicon(#[from] LexiconError),
     #[error("the authority provider: {0}")]
     Authority(#[from] AuthorityError),

@@ -510,6 +510,7 @@ mod tests {
                 sharpness: 100.0,
             },
             warnings: Vec::new(),
+            checks: Vec::new(),
             lines: Vec::new(),
             card: image::RgbImage::new(1, 1),
         }
