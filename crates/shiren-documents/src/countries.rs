@@ -5,16 +5,6 @@
 //! each country as `Country("name", "alpha-2", "alpha-3", "numeric", "apolitical name")`.
 
 use std::collections::HashMap;
-use std::path::Path;
-
-/// Why the country table could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum CountriesError {
-    #[error("cannot read the country table {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the country table {path} has no `Country(...)` entries")]
-    Empty { path: String },
-}
 
 /// Alpha-3 code → numeric code.
 #[derive(Debug, Clone, Default)]
@@ -23,16 +13,6 @@ pub struct Countries {
 }
 
 impl Countries {
-    pub fn load(path: &Path) -> Result<Self, CountriesError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|source| CountriesError::Read { path: path.display().to_string(), source })?;
-        let countries = Self::parse(&source);
-        if countries.numeric.is_empty() {
-            return Err(CountriesError::Empty { path: path.display().to_string() });
-        }
-        Ok(countries)
-    }
-
     /// Every `Country(` followed by at least four string literals whose second to fourth are
     /// a two-letter, a three-letter and a three-digit code; anything else is skipped (the class
     /// definition, comments).

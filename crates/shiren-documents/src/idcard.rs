@@ -128,12 +128,12 @@ pub const LONG_TERM: &str = "长期";
 /// the issuing authority, the validity period or the title.
 pub fn side_of(lines: &[TextLine]) -> Option<Side> {
     let text: String = lines.iter().map(|l| compact(&l.text)).collect::<Vec<_>>().join("\n");
-    // A line alone first: a misread label's stray digit before the number makes a 19-digit run
-    // of the row (公9 540322…), which is no number.
     // The foreigner's card prints its validity and its title on the front, beside the number.
     if crate::foreign::is_front(lines) {
         return Some(Side::Front);
     }
+    // A line alone first: a misread label's stray digit before the number makes a 19-digit run
+    // of the row (公9 540322…), which is no number.
     let number = lines.iter().any(|l| find_id_number(&compact(&l.text)).is_some()) || find_id_number(&text).is_some();
     let front = number || text.contains("公民身份") || text.contains("住址");
     let back = text.contains("签发")

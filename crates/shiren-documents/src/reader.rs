@@ -169,14 +169,12 @@ pub fn read_side(
     let foreign = side == Some(Side::Front) && crate::foreign::is_front(&page.lines);
     let (front, back) = match side {
         Some(Side::Front) => {
-            let mut front = if foreign {
-                let mut front = crate::foreign::read_front(&page.lines, width);
+            let mut front;
+            if foreign {
+                front = crate::foreign::read_front(&page.lines, width);
                 crate::foreign::second_looks(engine, &page.image, &page.lines, &mut front)?;
-                front
             } else {
-                idcard::read_front(&page.lines, width)
-            };
-            if !foreign {
+                front = idcard::read_front(&page.lines, width);
                 reread_missing(engine, &page.image, &page.lines, &mut front)?;
                 rescore_birth_day(engine, &page.image, &page.lines, &mut front)?;
                 rescore_surname(engine, &page.image, &page.lines, &lexicon.surnames, &mut front)?;

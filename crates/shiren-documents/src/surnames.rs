@@ -5,16 +5,6 @@
 //! the list is only changed when the recogniser itself finds a listed surname about as likely.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-
-/// Why the surname list could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum SurnamesError {
-    #[error("cannot read the surname list {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the surname list {path} holds no `last_names` entries")]
-    Empty { path: String },
-}
 
 /// The list: one-character surnames, and two-character ones (欧阳, 司马).
 #[derive(Debug, Clone, Default)]
@@ -24,19 +14,9 @@ pub struct Surnames {
 }
 
 impl Surnames {
-    /// Loads the provider's source file (`last_names = OrderedDict((("王", 7.17), …))`).
-    pub fn load(path: &Path) -> Result<Self, SurnamesError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|source| SurnamesError::Read { path: path.display().to_string(), source })?;
-        let surnames = Self::parse(&source);
-        if surnames.single.is_empty() {
-            return Err(SurnamesError::Empty { path: path.display().to_string() });
-        }
-        Ok(surnames)
-    }
-
-    /// The entries of the `last_names` table in the provider's source: each a quoted name
-    /// followed by its share; anything else in the file is ignored.
+    /// The entries of the `last_names` table in the provider's source file
+    /// (`last_names = OrderedDict((("王", 7.17), …))`): each a quoted name followed by its share;
+    /// anything else in the file is ignored.
     pub fn parse(source: &str) -> Self {
         let mut surnames = Self::default();
         let Some(start) = source.find("last_names") else { return surnames };
@@ -117,16 +97,5 @@ class Provider(PersonProvider):
         assert!(!surnames.starts_name("股霞启"));
         assert!(!surnames.starts_name("伟明"), "a first-name character is no surname");
         assert_eq!(surnames.single().collect::<String>(), "李殷王");
-    }
-
-    #[test]
-    fn a_file_without_the_table_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("shiren-surnames-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("empty.py");
-        std::fs::write(&path, "first_names = ()\n").unwrap();
-        assert!(matches!(Surnames::load(&path), Err(SurnamesError::Empty { .. })));
-        assert!(matches!(Surnames::load(&dir.join("missing.py")), Err(SurnamesError::Read { .. })));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,16 +10,6 @@
 //! separated by spaces; `#` starts a comment.
 
 use std::collections::HashMap;
-use std::path::Path;
-
-/// Why the table could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum VariantsError {
-    #[error("cannot read the traditional-to-simplified table {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the traditional-to-simplified table {path} has no entries")]
-    Empty { path: String },
-}
 
 /// The unambiguous traditional → simplified folds.
 #[derive(Debug, Clone, Default)]
@@ -28,16 +18,6 @@ pub struct Variants {
 }
 
 impl Variants {
-    pub fn load(path: &Path) -> Result<Self, VariantsError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|source| VariantsError::Read { path: path.display().to_string(), source })?;
-        let variants = Self::parse(&source);
-        if variants.simplified.is_empty() {
-            return Err(VariantsError::Empty { path: path.display().to_string() });
-        }
-        Ok(variants)
-    }
-
     /// The entries with one counterpart of one character; anything else is skipped.
     pub fn parse(source: &str) -> Self {
         let mut simplified = HashMap::new();
