@@ -11,7 +11,10 @@ use shiren_face::runtime::take_inference_time;
 use shiren_models::{Group, PipFetcher, Progress};
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    what: Option<BenchWhat>,
     /// First photo (default: the test photo obama.jpg, 910x1137).
     a: Option<PathBuf>,
     /// Second photo (default: the test photo obama2.jpg, 626x1200).
@@ -31,12 +34,21 @@ pub struct BenchArgs {
     decode: bool,
 }
 
+#[derive(clap::Subcommand)]
+enum BenchWhat {
+    /// The 1:N search index on synthetic galleries: build time, memory, latency, recall.
+    Search(crate::bench_search::SearchBenchArgs),
+}
+
 fn median(values: &mut [Duration]) -> f64 {
     values.sort();
     values.get(values.len() / 2).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
 pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchWhat::Search(search)) = &args.what {
+        return crate::bench_search::run(search);
+    }
     let store = super::store(model_dir)?;
     let (a, b) = match (args.a, args.b) {
         (Some(a), Some(b)) => (a, b),

@@ -13,7 +13,10 @@ macro_rules! out {
 }
 
 mod bench;
+mod bench_search;
+mod calibrate;
 mod client;
+mod gallery;
 mod ocr;
 mod service;
 
@@ -58,8 +61,11 @@ enum Command {
     /// Read ID cards and bank cards from photos (offline: no service needed).
     #[command(subcommand)]
     Ocr(ocr::OcrCommand),
-    /// Per-stage timings of the engine on real photos.
+    /// Per-stage timings of the engine on real photos; `bench search`: the 1:N index.
     Bench(bench::BenchArgs),
+    /// Measure the FAR thresholds on your own labelled photos (one folder per identity) and
+    /// write the calibration file the service reads.
+    Calibrate(calibrate::CalibrateArgs),
     /// Run the verification service.
     Serve {
         /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
@@ -72,6 +78,13 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: service::KeysCommand,
+        #[command(flatten)]
+        service: service::ServiceArgs,
+    },
+    /// Face galleries for 1:N search: create, list, bulk import.
+    Gallery {
+        #[command(subcommand)]
+        command: gallery::GalleryCommand,
         #[command(flatten)]
         service: service::ServiceArgs,
     },
@@ -136,6 +149,9 @@ struct ImageArgs {
 struct CompareArgs {
     a: PathBuf,
     b: PathBuf,
+    /// Thresholds from a file written by `shiren calibrate` instead of the provisional ones.
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -321,7 +337,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Compare(args) => {
-            let engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
+            let mut engine = load_engine(&cli.model_dir, mode(args.engine.detector), false, 1)?;
+            if let Some(path) = &args.calibration {
+                let file = shiren_face::CalibrationFile::load(path).map_err(anyhow::Error::from)?;
+                engine.set_calibration(file.calibration(engine.config().calibration))?;
+            }
             let c = engine.compare(&read(&args.a)?, &read(&args.b)?)?;
             if args.engine.json {
                 let thresholds: serde_json::Map<String, serde_json::Value> =
@@ -410,8 +430,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&cli.model_dir, args).map_err(Failure::from),
+        Command::Calibrate(args) => calibrate::run(&cli.model_dir, args).map_err(Failure::from),
         Command::Serve { listen, service } => service::serve(&service, &cli.model_dir, listen).map_err(Failure::from),
         Command::Keys { command, service } => service::keys(&service, &cli.model_dir, command).map_err(Failure::from),
+        Command::Gallery { command, service } => gallery::run(&service, &cli.model_dir, command).map_err(Failure::from),
         Command::Authority { command, service } => {
             service::authority(&service, &cli.model_dir, command).map_err(Failure::from)
         }

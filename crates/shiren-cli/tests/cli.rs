@@ -132,3 +132,94 @@ fn a_closed_pipe_ends_the_command_quietly() {
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// Every tag closed in order, attributes quoted: enough to catch a broken writer.
+fn assert_well_formed_svg(svg: &str) {
+    assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = svg;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').expect("unclosed tag") + start;
+        let tag = &rest[start + 1..end];
+        assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes in <{tag}>");
+        assert!(!tag.contains('<') && !rest[..start].contains('>'), "stray bracket near <{tag}>");
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(open.pop(), Some(name.trim()), "closing </{name}>");
+        } else if !tag.ends_with('/') {
+            open.push(tag.split_whitespace().next().unwrap_or(""));
+        }
+        rest = &rest[end + 1..];
+    }
+    assert!(open.is_empty(), "left open: {open:?}");
+}
+
+#[test]
+fn calibrate_measures_labelled_folders_and_says_what_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    for (who, names) in [("obama", &["obama.jpg", "obama2.jpg"][..]), ("biden", &["biden.jpg"][..])] {
+        std::fs::create_dir_all(photos.join(who)).unwrap();
+        for name in names {
+            std::fs::copy(photo(name), photos.join(who).join(name)).unwrap();
+        }
+    }
+    std::fs::write(photos.join("biden/corrupt.jpg"), b"\xff\xd8 not really a JPEG").unwrap();
+    std::fs::write(photos.join("biden/notes.txt"), "who is who\n").unwrap();
+    let out_file = dir.path().join("site.toml");
+    let out = run(&[
+        "calibrate",
+        photos.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--gallery-size",
+        "100,10000",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("corrupt.jpg") && stderr.contains("notes.txt"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAR 1e-4: not measurable (2 impostor pairs, 100000 needed)"), "{stdout}");
+
+    let file = shiren_face::CalibrationFile::load(&out_file).unwrap();
+    let c = file.counts;
+    assert_eq!((c.identities, c.photos, c.skipped, c.genuine_pairs, c.impostor_pairs), (2, 3, 1, 1, 2), "{c:?}");
+    assert!(file.far.levels().iter().all(|(_, m)| !m.measurable && m.similarity.is_none()));
+    assert_eq!(file.fpir.len(), 6);
+    assert!(file.fpir.iter().all(|e| !e.measurable));
+    // Nothing measurable: the engine keeps its defaults.
+    assert_eq!(file.calibration(shiren_face::Calibration::default()), shiren_face::Calibration::default());
+    let svg = std::fs::read_to_string(dir.path().join("site.svg")).unwrap();
+    assert_well_formed_svg(&svg);
+    assert!(svg.contains("no FAR level measurable"));
+
+    // `compare --calibration` takes measured thresholds from such a file.
+    let text = std::fs::read_to_string(&out_file).unwrap().replacen(
+        "[far.1e-3]\nmeasurable = false\n",
+        "[far.1e-3]\nmeasurable = true\nsimilarity = 0.25\n",
+        1,
+    );
+    std::fs::write(&out_file, text).unwrap();
+    let v = json(&run(&[
+        "compare",
+        "--json",
+        "--calibration",
+        out_file.to_str().unwrap(),
+        &photo("obama.jpg"),
+        &photo("obama2.jpg"),
+    ]));
+    assert!((v["threshold_similarity"]["1e-3"].as_f64().unwrap() - 0.25).abs() < 1e-6, "{v}");
+    assert!((v["threshold_similarity"]["1e-4"].as_f64().unwrap() - 0.36).abs() < 1e-6, "{v}");
+
+    // The service refuses to start on a broken calibration file, naming it.
+    std::fs::write(&out_file, "format = 1\n").unwrap();
+    let data = dir.path().join("data");
+    let out = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .env("SHIREN_CALIBRATION_FILE", &out_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("site.toml"), "{stderr}");
+}

@@ -12,21 +12,30 @@
 //! provisional values set conservatively above the impostor tails published for ArcFace-family
 //! models (InsightFace evaluations on LFW/IJB-C report FAR 1e-3 near cosine 0.28 for
 //! ArcFace-ResNet; we use 0.30 / 0.36 / 0.42). They are configuration, not code: operators who
-//! can measure their own population should set `far_thresholds` from it.
+//! can measure their own population should measure them with `shiren calibrate` (see
+//! [`crate::calibration_file`]).
+//!
+//! [`identification_threshold`] turns the same points into a threshold for a 1:N search.
 
 use serde::{Deserialize, Serialize};
 
-/// Cosine thresholds for FAR 1e-3, 1e-4 and 1e-5, in that order (increasing).
+/// Cosine thresholds for FAR 1e-3, 1e-4 and 1e-5, in that order (increasing), and for 1e-6
+/// when a calibration measured it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     pub far_1e3: f32,
     pub far_1e4: f32,
     pub far_1e5: f32,
+    /// Not a score anchor (the score ends at 1e-5): only 1:N search, whose per-pair FAR
+    /// shrinks with the gallery, reads it. No default: nothing published is close enough to
+    /// our model to guess it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub far_1e6: Option<f32>,
 }
 
 impl Default for Calibration {
     fn default() -> Self {
-        Self { far_1e3: 0.30, far_1e4: 0.36, far_1e5: 0.42 }
+        Self { far_1e3: 0.30, far_1e4: 0.36, far_1e5: 0.42, far_1e6: None }
     }
 }
 
@@ -79,9 +88,10 @@ impl Calibration {
         [(-1.0, 0.0), (0.0, 30.0), (self.far_1e3, 60.0), (self.far_1e4, 70.0), (self.far_1e5, 80.0), (1.0, 100.0)]
     }
 
-    /// Whether the anchors increase strictly, as the map needs.
+    /// Whether the anchors increase strictly, as the map needs, and a 1e-6 threshold lies
+    /// above the 1e-5 one (1:N interpolation assumes the points are ordered).
     pub fn is_valid(&self) -> bool {
-        self.anchors().windows(2).all(|w| w[1].0 > w[0].0)
+        self.anchors().windows(2).all(|w| w[1].0 > w[0].0) && self.far_1e6.is_none_or(|t| t > self.far_1e5 && t <= 1.0)
     }
 
     /// The 0-100 score of a cosine similarity.
@@ -111,6 +121,52 @@ impl Calibration {
     }
 }
 
+/// The cosine threshold for a 1:N search of a gallery of `gallery_faces` faces that keeps the
+/// false positive identification rate (FPIR: a search for someone not in the gallery returns
+/// a match) at `fpir`.
+///
+/// A search against N non-mated faces accepts falsely with probability 1-(1-FAR)^N, about N·FAR
+/// while that is small, so each pair must reach FAR = fpir/N (slightly stricter than the exact
+/// 1-(1-fpir)^(1/N)). That assumes independent impostor scores and one face per person; real
+/// galleries hold several faces per person and populations have heavier tails than a
+/// calibration set, so treat the result as a lower bound on the threshold needed.
+///
+/// The threshold is interpolated between the known FAR points (1e-3 to 1e-5, and 1e-6 when
+/// measured) linearly in log10(FAR), the scale on which impostor tails are close to straight.
+/// A FAR looser than 1e-3 gets the 1e-3 threshold (stricter than needed: nothing looser is
+/// known). `None` when the FAR needed is below the lowest known point, or `fpir` is not in
+/// (0, 1]: the caller then uses the strictest known threshold and says so.
+pub fn identification_threshold(cal: &Calibration, gallery_faces: usize, fpir: f64) -> Option<f32> {
+    if !(fpir > 0.0 && fpir <= 1.0) {
+        return None;
+    }
+    // An empty gallery cannot match falsely; one face is the least that can.
+    let far = fpir / gallery_faces.max(1) as f64;
+    let mut points = vec![(-3.0, cal.far_1e3), (-4.0, cal.far_1e4), (-5.0, cal.far_1e5)];
+    if let Some(t) = cal.far_1e6 {
+        points.push((-6.0, t));
+    }
+    // Decades compared with a tolerance: 0.01 / 1000 is not exactly 1e-5 in floating point,
+    // and must not fall "below" the 1e-5 point because of it.
+    const EPS: f64 = 1e-9;
+    let x = far.log10();
+    let (top, lowest) = (points[0], points[points.len() - 1]);
+    if x >= top.0 - EPS {
+        return Some(top.1);
+    }
+    if x < lowest.0 - EPS {
+        return None;
+    }
+    for w in points.windows(2) {
+        let ((x0, t0), (x1, t1)) = (w[0], w[1]);
+        if x >= x1 - EPS {
+            let f = ((x0 - x) / (x0 - x1)).clamp(0.0, 1.0);
+            return Some(t0 + (f as f32) * (t1 - t0));
+        }
+    }
+    Some(lowest.1)
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -137,6 +193,39 @@ mod tests {
         }
         assert_eq!(cal.score(1.0), 100.0);
         assert_eq!(cal.score(-1.0), 0.0);
+    }
+
+    #[test]
+    fn identification_threshold_interpolates_in_log_far() {
+        let cal = Calibration { far_1e3: 0.30, far_1e4: 0.40, far_1e5: 0.50, far_1e6: None };
+        let near = |a: Option<f32>, b: f32| a.is_some_and(|a| (a - b).abs() < 1e-5);
+        // FPIR 0.1 over 100 faces needs FAR 1e-3; over 1000, 1e-4; over 10000, 1e-5.
+        assert!(near(identification_threshold(&cal, 100, 0.1), 0.30));
+        assert!(near(identification_threshold(&cal, 1000, 0.1), 0.40));
+        assert!(near(identification_threshold(&cal, 1000, 0.01), 0.50));
+        // Halfway in log10: FAR 10^-4.5 = 0.1 / 3162.3.
+        assert!(near(identification_threshold(&cal, 3_162, 0.1), 0.45));
+        // Looser than 1e-3: the 1e-3 threshold (nothing looser is known).
+        assert!(near(identification_threshold(&cal, 1, 0.1), 0.30));
+        assert!(near(identification_threshold(&cal, 0, 0.1), 0.30));
+        // Below the lowest known point: the caller falls back to the strictest threshold.
+        assert_eq!(identification_threshold(&cal, 1_000_000, 0.1), None);
+        for bad in [0.0, -0.1, 1.5, f64::NAN] {
+            assert_eq!(identification_threshold(&cal, 1000, bad), None);
+        }
+        // A measured 1e-6 point extends the range.
+        let cal6 = Calibration { far_1e6: Some(0.60), ..cal };
+        assert!(near(identification_threshold(&cal6, 10_000, 0.1), 0.50));
+        assert!(near(identification_threshold(&cal6, 100_000, 0.1), 0.60));
+        assert!(near(identification_threshold(&cal6, 31_623, 0.1), 0.55));
+        assert_eq!(identification_threshold(&cal6, 1_000_000, 0.1), None);
+    }
+
+    #[test]
+    fn calibration_without_1e6_reads_as_before() {
+        let cal: Calibration = serde_json::from_str(r#"{"far_1e3":0.3,"far_1e4":0.36,"far_1e5":0.42}"#).unwrap();
+        assert_eq!(cal, Calibration::default());
+        assert!(!serde_json::to_string(&cal).unwrap().contains("1e6"));
     }
 
     #[test]

@@ -189,14 +189,20 @@ pub struct Engine {
     config: EngineConfig,
 }
 
+fn check_calibration(calibration: &Calibration) -> Result<(), FaceError> {
+    if calibration.is_valid() {
+        Ok(())
+    } else {
+        Err(FaceError::Model {
+            model: "calibration".into(),
+            detail: "FAR thresholds must increase strictly between 0 and 1".into(),
+        })
+    }
+}
+
 impl Engine {
     pub fn load(config: EngineConfig) -> Result<Self, FaceError> {
-        if !config.calibration.is_valid() {
-            return Err(FaceError::Model {
-                model: "calibration".into(),
-                detail: "FAR thresholds must increase strictly between 0 and 1".into(),
-            });
-        }
+        check_calibration(&config.calibration)?;
         init_runtime(&config.models.runtime)?;
         let n = config.sessions_per_model;
         let m = &config.models;
@@ -213,6 +219,14 @@ impl Engine {
             None
         };
         Ok(Self { detector, recognizer, landmarks, attributes, config })
+    }
+
+    /// Replaces the calibration of an engine not yet shared (e.g. with thresholds read from a
+    /// calibration file after the engine was loaded by code that does not know of it).
+    pub fn set_calibration(&mut self, calibration: Calibration) -> Result<(), FaceError> {
+        check_calibration(&calibration)?;
+        self.config.calibration = calibration;
+        Ok(())
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -7,6 +7,7 @@
 
 pub mod align;
 pub mod attributes;
+pub mod calibration_file;
 pub mod compare;
 pub mod decode;
 pub mod detect;
@@ -21,7 +22,8 @@ pub mod quality;
 pub mod runtime;
 
 pub use attributes::{Attributes, Judged};
-pub use compare::{Calibration, FarLevel, cosine};
+pub use calibration_file::{CalibrationFile, CalibrationFileError};
+pub use compare::{Calibration, FarLevel, cosine, identification_threshold};
 pub use decode::{DecodeLimits, DecodePlan};
 pub use detect::{DetectMode, Detection, DetectorSettings};
 pub use engine::{

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use shiren_face::{Calibration, CalibrationFile};
 use shiren_store::StoreConfig;
 use shiren_verify::authority::AuthorityConfig;
 use shiren_verify::{ImageLimits, VerifyConfig};
@@ -24,6 +25,8 @@ pub struct ServerConfig {
     pub object_store: Option<String>,
     /// Model directory; default: `SHIREN_MODEL_DIR` or the user's data directory.
     pub model_dir: Option<PathBuf>,
+    /// Thresholds measured by `shiren calibrate`; default: the engine's provisional ones.
+    pub calibration_file: Option<PathBuf>,
     /// Inference workers (default: one per core) and how many requests may wait for one.
     pub workers: Option<usize>,
     pub queue: usize,
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             master_key: None,
             object_store: None,
             model_dir: None,
+            calibration_file: None,
             workers: None,
             queue: 16,
             max_body_bytes: 12 << 20,
@@ -156,6 +160,9 @@ impl ServerConfig {
         }
         if let Some(v) = get("SHIREN_OBJECT_STORE").filter(|v| !v.is_empty()) {
             self.object_store = Some(v);
+        }
+        if let Some(v) = get("SHIREN_CALIBRATION_FILE").filter(|v| !v.is_empty()) {
+            self.calibration_file = Some(v.into());
         }
         if let Some(v) = get("SHIREN_WORKERS") {
             self.workers = Some(v.parse().map_err(|_| parse_err("SHIREN_WORKERS", &v))?);
@@ -227,9 +234,11 @@ impl ServerConfig {
         }
     }
 
-    /// What the verification core is told.
-    pub fn verify_config(&self) -> VerifyConfig {
+    /// What the verification core is told; `calibration` is [`ServerConfig::calibration`],
+    /// read by the caller so that a broken file fails the start before anything slow.
+    pub fn verify_config(&self, calibration: Calibration) -> VerifyConfig {
         VerifyConfig {
+            calibration,
             model_dir: self.model_dir.clone(),
             workers: self.workers(),
             queue: self.queue,
@@ -249,6 +258,18 @@ impl ServerConfig {
                 ..Default::default()
             },
             ..VerifyConfig::default()
+        }
+    }
+
+    /// The face engine's calibration: the measured thresholds of `calibration_file` over the
+    /// engine's defaults (for levels the file could not measure), or the defaults alone.
+    pub fn calibration(&self) -> anyhow::Result<Calibration> {
+        let base = Calibration::default();
+        match &self.calibration_file {
+            None => Ok(base),
+            Some(path) => Ok(CalibrationFile::load(path)
+                .map_err(|e| anyhow::anyhow!("configuration calibration_file: {e}"))?
+                .calibration(base)),
         }
     }
 
@@ -285,5 +306,58 @@ mod tests {
         assert_eq!(config.database_url(), "postgres://x/y");
         assert!(config.apply_env(|k| (k == "SHIREN_LISTEN").then(|| "nonsense".into())).is_err());
         assert!(toml::from_str::<ServerConfig>("unknown_setting = 1").is_err());
+    }
+
+    /// A calibration file as `shiren calibrate` writes it, with 1e-3 and 1e-4 measured.
+    fn calibration_text() -> String {
+        let measured = |s: Option<f32>| shiren_face::calibration_file::Measured {
+            measurable: s.is_some(),
+            impostor_pairs: 200_000,
+            pairs_needed: 100_000,
+            similarity: s,
+            false_accepts: s.map(|_| 15),
+            tar: s.map(|_| 0.99),
+        };
+        let file = CalibrationFile {
+            format: shiren_face::calibration_file::FORMAT,
+            date: "2025-06-01".into(),
+            model: None,
+            counts: shiren_face::calibration_file::Counts {
+                identities: 700,
+                photos: 1400,
+                skipped: 0,
+                genuine_pairs: 700,
+                impostor_pairs: 200_000,
+            },
+            far: shiren_face::calibration_file::FarTable {
+                e3: measured(Some(0.27)),
+                e4: measured(Some(0.33)),
+                e5: measured(None),
+                e6: measured(None),
+            },
+            fpir: vec![],
+        };
+        file.to_toml().unwrap()
+    }
+
+    #[test]
+    fn calibration_file_sets_the_engine_thresholds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.toml");
+        std::fs::write(&path, calibration_text()).unwrap();
+        let config: ServerConfig =
+            toml::from_str(&format!("calibration_file = {:?}\n", path.to_str().unwrap())).unwrap();
+        let cal = config.calibration().unwrap();
+        // Measured levels replace the defaults; 1e-5 was not measurable and keeps 0.42.
+        assert_eq!(cal, Calibration { far_1e3: 0.27, far_1e4: 0.33, far_1e5: 0.42, far_1e6: None });
+        // The environment names the file too.
+        let mut from_env = ServerConfig::default();
+        assert_eq!(from_env.calibration().unwrap(), Calibration::default());
+        from_env.apply_env(|k| (k == "SHIREN_CALIBRATION_FILE").then(|| path.to_string_lossy().into_owned())).unwrap();
+        assert_eq!(from_env.calibration().unwrap(), cal);
+        // A broken file is a start-up error naming it.
+        std::fs::write(&path, "format = 1\n").unwrap();
+        let err = format!("{:#}", config.calibration().unwrap_err());
+        assert!(err.contains("calibration_file") && err.contains("site.toml"), "{err}");
     }
 }

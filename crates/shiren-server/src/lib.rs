@@ -95,10 +95,16 @@ pub async fn build(config: &ServerConfig) -> anyhow::Result<App> {
     // TLS for outbound calls (image URLs, HTTP authority, S3) uses ring; install it once.
     let _ = rustls::crypto::ring::default_provider().install_default();
     config.validate()?;
+    // Read before anything slow starts, so that a broken file fails the start at once.
+    let calibration = config.calibration()?;
     let store_config = config.store_config();
     let store = Store::open(&store_config).await.context("opening the database")?;
     let images = ImageStore::open_config(&store_config, store.keys().clone()).context("opening image storage")?;
-    let services = Services::start(config.verify_config(), store, images).await.context("starting the service")?;
+    let services =
+        Services::start(config.verify_config(calibration), store, images).await.context("starting the service")?;
+    if let Some(path) = &config.calibration_file {
+        tracing::info!(file = %path.display(), ?calibration, "face thresholds from the calibration file");
+    }
     Ok(App::new(services, config))
 }
 
@@ -149,9 +155,12 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!(%local, database = ?services.store.kind(), workers = services.pool.workers(), "serving");
     let sweeper = tokio::spawn(sweep(services.clone(), Duration::from_secs(config.sweep_interval_secs.max(1))));
     let callbacks = tokio::spawn(deliver_callbacks(services.clone()));
+    // Searches catch up on their own; this keeps an idle node's indexes warm.
+    let follower = services.galleries.follow(Duration::from_secs(1));
     connections::serve(listener, tls, router(app), limits, services.metrics.clone(), stop).await;
     sweeper.abort();
     callbacks.abort();
+    follower.abort();
     services.store.close().await;
     tracing::info!("stopped");
     Ok(())

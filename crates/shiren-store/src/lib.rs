@@ -9,7 +9,8 @@
 //! `keys` (access keys, request nonces), `scenes`, `records` (records, their images, the
 //! object-deletion queue, expiry, and the daily counters they update), `statistics` (reading
 //! those counters), `audit`, `authority` (the local authority registry), `sessions`
-//! (interactive verification sessions, frame digests, callbacks); `config` says where
+//! (interactive verification sessions, frame digests, callbacks), `galleries` (1:N face
+//! galleries and the change log every node's search index follows); `config` says where
 //! everything lives.
 
 pub mod crypto;
@@ -18,6 +19,7 @@ pub mod images;
 mod audit;
 mod authority;
 mod config;
+mod galleries;
 mod keys;
 mod records;
 mod scenes;
@@ -36,6 +38,10 @@ pub use audit::{AuditEntry, AuditEvent};
 pub use authority::AuthorityEntry;
 pub use config::{StoreConfig, prepare_data_dir};
 pub use crypto::{Keyring, Purpose};
+pub use galleries::{
+    ChangeOp, FaceAdded, FaceOwner, FaceRow, GalleryChange, GalleryRow, GalleryStats, NewFace, PersonRow,
+    StoredTemplate,
+};
 pub use keys::{AccessKey, Policy};
 pub use records::{ImageRef, OBJECT_WRITE_GRACE_MS, RecordFilter, RecordRow};
 pub use scenes::SceneRow;

@@ -348,3 +348,132 @@ fn a_data_directory_that_cannot_be_created_is_named() {
     assert!(matches!(err, StoreError::DataDir { .. }), "{err:?}");
     assert!(err.to_string().starts_with(&format!("data directory {}", file.join("data").display())), "{err}");
 }
+
+fn new_face<'a>(gallery_id: &'a str, external_id: &'a str, template: &'a [u8], source: &str) -> NewFace<'a> {
+    NewFace {
+        gallery_id,
+        external_id,
+        attributes_enc: None,
+        template,
+        source_hash: Some(source.to_string()),
+        quality: Some(0.9),
+        image: None,
+    }
+}
+
+#[tokio::test]
+async fn gallery_faces_are_logged_in_order_and_removals_follow() {
+    each_database(async |store: Store| {
+        let gallery = store.create_gallery("staff", "").await.unwrap().unwrap();
+        assert!(store.create_gallery("staff", "again").await.unwrap().is_none(), "names are unique");
+        assert_eq!(store.gallery("staff").await.unwrap().unwrap().id, gallery.id);
+        let head = store.gallery_log_head().await.unwrap();
+
+        let t1 = [1u8; 16];
+        let FaceAdded::Added { face_key: k1, person_id: p1, person_created: true } =
+            store.add_face(&new_face(&gallery.id, "emp-1", &t1, "h1")).await.unwrap()
+        else {
+            panic!("first face adds a person")
+        };
+        let FaceAdded::Added { face_key: k2, person_id: p1b, person_created: false } =
+            store.add_face(&new_face(&gallery.id, "emp-1", &[2u8; 16], "h2")).await.unwrap()
+        else {
+            panic!("second face joins the person")
+        };
+        assert_eq!(p1, p1b);
+        assert_eq!(
+            store.add_face(&new_face(&gallery.id, "emp-2", &[3u8; 16], "h1")).await.unwrap(),
+            FaceAdded::AlreadyEnrolled { face_key: k1, person_id: p1.clone() },
+            "the same photo twice is refused"
+        );
+        assert_eq!(store.add_face(&new_face("nope", "x", &t1, "h9")).await.unwrap(), FaceAdded::NoSuchGallery);
+        let FaceAdded::Added { face_key: k3, person_id: p2, .. } =
+            store.add_face(&new_face(&gallery.id, "emp-2", &[3u8; 16], "h3")).await.unwrap()
+        else {
+            panic!("third face")
+        };
+        assert_eq!((k1, k2, k3), (head + 1, head + 2, head + 3), "refused adds take no number");
+
+        // Templates are sealed to their face: stored bytes are not the template.
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT template_enc FROM gallery_faces WHERE face_key = $1")
+            .bind(k1)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert!(!raw.windows(16).any(|w| w == t1));
+        let templates = store.face_templates(0, 10).await.unwrap();
+        assert_eq!(templates.iter().map(|t| t.face_key).collect::<Vec<_>>(), vec![k1, k2, k3]);
+        assert_eq!(templates[0].template, t1);
+
+        assert_eq!(store.remove_face(&gallery.id, k2).await.unwrap(), Some(None));
+        assert_eq!(store.remove_face(&gallery.id, k2).await.unwrap(), None, "removed once");
+        assert_eq!(store.remove_person(&gallery.id, &p2).await.unwrap(), Some(vec![]));
+        let stats = store.gallery_stats(&gallery.id).await.unwrap().unwrap();
+        assert_eq!((stats.persons, stats.faces), (1, 1));
+        let owners = store.face_owners(&[k1, k2, k3]).await.unwrap();
+        assert_eq!(owners.len(), 1, "only faces that still exist have owners");
+        assert_eq!(owners[0].external_id, "emp-1");
+
+        let changes = store.gallery_changes(head, 100).await.unwrap();
+        let ops: Vec<ChangeOp> = changes.iter().map(|c| c.op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                ChangeOp::Add { face_key: k1 },
+                ChangeOp::Add { face_key: k2 },
+                ChangeOp::Add { face_key: k3 },
+                ChangeOp::Remove { face_key: k2 },
+                ChangeOp::Remove { face_key: k3 },
+            ]
+        );
+        assert_eq!(changes[0].template.as_deref(), Some(&t1[..]));
+        assert!(changes[1].template.is_none(), "a face removed since has no template to add");
+        assert!(changes.windows(2).all(|w| w[1].seq == w[0].seq + 1), "no gaps");
+
+        assert!(store.delete_gallery(&gallery.id).await.unwrap().is_some());
+        assert!(store.delete_gallery(&gallery.id).await.unwrap().is_none());
+        let last = store.gallery_changes(head + 5, 10).await.unwrap();
+        assert_eq!(last.iter().map(|c| c.op).collect::<Vec<_>>(), vec![ChangeOp::Drop]);
+        assert!(store.face_templates(0, 10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_gallery_writes_commit_in_number_order() {
+    each_database(async |store: Store| {
+        let gallery = store.create_gallery("busy", "").await.unwrap().unwrap();
+        let head = store.gallery_log_head().await.unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                let gallery = gallery.id.clone();
+                tokio::spawn(async move {
+                    for i in 0..10 {
+                        let template = [w as u8; 8];
+                        let person = format!("p{w}");
+                        let source = format!("{w}-{i}");
+                        store.add_face(&new_face(&gallery, &person, &template, &source)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        // A reader following the log while they write never sees a number before the ones below it.
+        let mut seen = head;
+        let mut followed = 0;
+        while followed < 80 {
+            for change in store.gallery_changes(seen, 1000).await.unwrap() {
+                assert_eq!(change.seq, seen + 1, "a change became visible before an earlier one");
+                seen = change.seq;
+                followed += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        assert_eq!(store.gallery_log_head().await.unwrap(), head + 80);
+        assert_eq!(store.gallery_stats(&gallery.id).await.unwrap().unwrap().faces, 80);
+    })
+    .await;
+}

@@ -30,6 +30,8 @@ pub struct VerifyConfig {
     pub authority: AuthorityConfig,
     pub pad: Option<PadSettings>,
     pub sessions: SessionLimits,
+    /// The face thresholds (cosine per FAR level): the defaults, or an operator's calibration.
+    pub calibration: shiren_face::Calibration,
 }
 
 /// Interactive sessions: how long they live, and how callbacks are retried.
@@ -73,6 +75,7 @@ impl Default for VerifyConfig {
             authority: AuthorityConfig::default(),
             pad: None,
             sessions: SessionLimits::default(),
+            calibration: shiren_face::Calibration::default(),
         }
     }
 }

@@ -142,6 +142,18 @@ error_codes! {
     CardsRequired = "CardsRequired", 409, "both sides of the ID card must be photographed before the liveness challenge";
     NotACardStep = "InvalidOperation.NoCardStep", 400, "this session's product takes no card photos";
 
+    // -- galleries and 1:N search
+    GalleryNotFound = "GalleryNotFound", 404, "no such gallery";
+    GalleryAlreadyExists = "GalleryAlreadyExists", 409, "a gallery with this name already exists";
+    GalleryEmpty = "GalleryEmpty", 409, "the gallery has no faces to search";
+    PersonNotFound = "PersonNotFound", 404, "the gallery has no such person";
+    FaceNotFound = "FaceNotFound", 404, "the gallery has no such face";
+    FaceAlreadyEnrolled = "FaceAlreadyEnrolled", 409, "this photo is already enrolled in the gallery";
+    EnrolmentQualityTooLow = "InvalidImage.LowQuality", 422, "the face's quality is too low to enrol";
+    InvalidExternalId = "InvalidParameter.ExternalId", 400, "the external id is empty, too long or not printable";
+    InvalidAttributes = "InvalidParameter.Attributes", 400, "the attributes are not a JSON object of at most 4 KB";
+    InvalidTopK = "InvalidParameter.TopK", 400, "top_k is out of range";
+
     // -- the service
     ServiceBusy = "ServiceBusy", 503, "the service is busy; retry later";
     DeadlineExceeded = "DeadlineExceeded", 503, "the request took longer than the service allows; retry later";
@@ -382,6 +394,8 @@ pub enum SubCode {
     /// `209`: the document could not be read: not the document asked for, or a field
     /// unreadable.
     DocumentUnreadable,
+    /// `210`: the face is enrolled under another identity (duplicate-identity check).
+    DuplicateIdentity,
     /// The verification failed on its input or the service: the error's code.
     Failed(ErrorCode),
 }
@@ -399,6 +413,7 @@ impl SubCode {
             SubCode::MultipleFaces => "207",
             SubCode::DocumentRisk => "208",
             SubCode::DocumentUnreadable => "209",
+            SubCode::DuplicateIdentity => "210",
             SubCode::Failed(code) => code.as_str(),
         }
     }

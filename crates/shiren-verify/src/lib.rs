@@ -1,5 +1,5 @@
 //! Shiren's verification core: the products (PV_FC, LR_FR_MIN, ID_MIN, face attributes, element
-//! checks) as plain async functions over a [`Services`] bundle, and everything around them that
+//! checks, 1:N search in face galleries) as plain async functions over a [`Services`] bundle, and everything around them that
 //! every surface shares: scenes, access keys, records, statistics, the audit log, image loading
 //! with its URL policy, the authority providers, the bounded inference pool, metrics, and the
 //! one table of error codes.
@@ -15,6 +15,7 @@ mod call;
 pub mod caller;
 pub mod config;
 pub mod error;
+pub mod galleries;
 pub mod images;
 pub mod keys;
 pub mod metrics;

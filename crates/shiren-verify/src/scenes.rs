@@ -53,10 +53,17 @@ pub enum Product {
     /// liveness, the best frame against the card's portrait (and the authority's, by scene).
     #[serde(rename = "ID_PLUS")]
     IdPlus,
+    /// One photo against one or more face galleries: the top persons (1:N).
+    #[serde(rename = "FACE_SEARCH")]
+    FaceSearch,
+    /// One photo and a claimed identity against a gallery: persons enrolled under another
+    /// identity with the same face.
+    #[serde(rename = "FACE_DUPLICATION")]
+    FaceDuplication,
 }
 
 impl Product {
-    pub const ALL: [Product; 13] = [
+    pub const ALL: [Product; 15] = [
         Product::PvFc,
         Product::LrFrMin,
         Product::IdMin,
@@ -70,6 +77,8 @@ impl Product {
         Product::IdOcr,
         Product::BankCardOcr,
         Product::IdPlus,
+        Product::FaceSearch,
+        Product::FaceDuplication,
     ];
 
     pub fn code(self) -> &'static str {
@@ -87,6 +96,8 @@ impl Product {
             Product::IdOcr => "ID_OCR",
             Product::BankCardOcr => "BANKCARD_OCR",
             Product::IdPlus => "ID_PLUS",
+            Product::FaceSearch => "FACE_SEARCH",
+            Product::FaceDuplication => "FACE_DUPLICATION",
         }
     }
 

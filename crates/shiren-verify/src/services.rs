@@ -18,6 +18,7 @@ use shiren_store::images::ImageStore;
 
 use crate::authority::{Authority, AuthorityError};
 use crate::config::VerifyConfig;
+use crate::galleries::SearchIndexes;
 use crate::metrics::Metrics;
 use crate::pool::InferencePool;
 
@@ -37,6 +38,8 @@ pub struct Services {
     pub bins: Arc<BinTable>,
     pub pool: InferencePool,
     pub metrics: Metrics,
+    /// This node's search index of every face gallery, following the database.
+    pub galleries: Arc<SearchIndexes>,
 }
 
 /// Why the core could not start.
@@ -74,6 +77,7 @@ impl Services {
         let mut engine_config = EngineConfig::new(ModelPaths::in_dir(models.root()));
         engine_config.sessions_per_model = workers;
         engine_config.limits.max_pixels = config.max_image_pixels;
+        engine_config.calibration = config.calibration;
         // The photos of one verification run on threads of their own: idle cores then cut
         // latency, and busy ones lose nothing (the pool still bounds requests, and sessions
         // bound model runs).
@@ -94,6 +98,9 @@ impl Services {
         .map_err(|e| StartError::Task(e.to_string()))??;
         let (engine, pad, regions, ocr, bins, lexicon) = loaded;
         let authority = Authority::from_config(&config.authority, store.clone())?;
+        let galleries = SearchIndexes::load(store.clone(), workers)
+            .await
+            .map_err(|e| StartError::Task(format!("building the gallery indexes: {}", e.message)))?;
         Ok(Services {
             pool: InferencePool::new(workers, config.queue, config.decode_memory_bytes, config.decode_memory_wait),
             config: Arc::new(config),
@@ -107,6 +114,7 @@ impl Services {
             ocr: Arc::new(ocr),
             bins: Arc::new(bins),
             metrics: Metrics::new(),
+            galleries,
         })
     }
 }

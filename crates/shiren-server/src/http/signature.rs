@@ -157,6 +157,10 @@ fn too_large(max: usize) -> Error {
     Error::new(ErrorCode::RequestTooLarge, format!("the request body is larger than {max} bytes"))
 }
 
+/// POSTs a read-only key may make: searches, which change no gallery (they leave a record, as
+/// every verification does).
+const READ_ONLY_POSTS: &[&str] = &["/v1/search", "/v1/duplicates"];
+
 /// Everything that can be judged before the body: the query's form, the announced size, the
 /// key, the signature over the head, the clock, the nonce and the key's policy. On failure, the
 /// error and the key id the request claimed (for the audit log).
@@ -206,10 +210,14 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, Decla
             "this signature nonce was already used: the request is a replay",
         )));
     }
-    if key.policy == Policy::Readonly && parts.method != Method::GET && parts.method != Method::HEAD {
+    if key.policy == Policy::Readonly
+        && parts.method != Method::GET
+        && parts.method != Method::HEAD
+        && !READ_ONLY_POSTS.contains(&parts.uri.path())
+    {
         return Err(fail(Error::new(
             ErrorCode::ReadOnlyKey,
-            "this access key is read-only: it may query records and statistics but not verify or change anything",
+            "this access key is read-only: it may query records and statistics and search galleries, but not verify or change anything",
         )));
     }
     // `last_used_at` to the minute: one write a minute per key, not one per request.

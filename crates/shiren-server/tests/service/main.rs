@@ -3,6 +3,7 @@
 
 mod common;
 mod fuzz;
+mod galleries;
 mod hardening;
 mod id_plus;
 mod integrations;

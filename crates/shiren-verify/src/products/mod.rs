@@ -6,7 +6,8 @@
 //! SubCodes: `200` pass; `201` name and ID number do not match; `202` no such identity at the
 //! authority; `203` the authority has no usable reference photo; `204` face mismatch; `205`
 //! liveness risk (attack score, closed eyes); `206` photo quality too low; `207` more than one
-//! face; `208` document risk; `209` document unreadable. Failures on input (no face,
+//! face; `208` document risk; `209` document unreadable; `210` the face is enrolled under
+//! another identity. Failures on input (no face,
 //! unreadable image, invalid ID number, authority unavailable) are recorded with the error code
 //! as SubCode.
 
@@ -78,6 +79,10 @@ pub enum Detail {
     IdCardOcr(IdCardOcrDetail),
     /// BANKCARD_OCR: number, expiry, issuer.
     BankCardOcr(BankCardOcrDetail),
+    /// FACE_SEARCH: the top persons and the threshold.
+    Search(crate::galleries::SearchDetail),
+    /// FACE_DUPLICATION: persons enrolled under another identity.
+    Duplicates(crate::galleries::DuplicateDetail),
     /// A verification that failed on its input: the error code alone.
     Failure(FailureDetail),
 }

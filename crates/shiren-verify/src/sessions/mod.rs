@@ -737,7 +737,9 @@ fn reason_of(code: SubCode) -> &'static str {
         SubCode::Pass => "passed",
         SubCode::LivenessRisk | SubCode::MultipleFaces => "liveness",
         SubCode::FaceMismatch => "face_mismatch",
-        SubCode::NameMismatch | SubCode::IdentityNotFound | SubCode::NoReference => "identity",
+        SubCode::NameMismatch | SubCode::IdentityNotFound | SubCode::NoReference | SubCode::DuplicateIdentity => {
+            "identity"
+        }
         SubCode::LowQuality => "quality",
         // ID_PLUS's card steps (the page shows the card's own hints before this).
         SubCode::DocumentRisk | SubCode::DocumentUnreadable => "document",

@@ -1,0 +1,24 @@
+//! The index's error type: what a caller can get wrong (dimension, values, keys) kept apart from
+//! what the graph library reports.
+
+use crate::FaceKey;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IndexError {
+    #[error("vector has {got} dimensions, the index holds {expected}")]
+    Dimension { expected: usize, got: usize },
+    #[error("vector has a NaN or infinite component")]
+    NonFinite,
+    #[error("vector is all zeros and has no direction")]
+    ZeroVector,
+    #[error("face key {0} is already in the index")]
+    DuplicateKey(FaceKey),
+    /// `u64::MAX` marks a deleted slot inside the HNSW graph, so no index accepts it.
+    #[error("face key {0} is reserved")]
+    ReservedKey(FaceKey),
+    #[error("index dimension must be at least 1")]
+    ZeroDimension,
+    /// The HNSW library failed (out of memory, most likely).
+    #[error("vector index: {0}")]
+    Backend(String),
+}
