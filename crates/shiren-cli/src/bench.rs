@@ -38,6 +38,8 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// The 1:N search index on synthetic galleries: build time, memory, latency, recall.
     Search(crate::bench_search::SearchBenchArgs),
+    /// A node's restart with a large gallery in the database: index rebuilt, first search.
+    Restart(crate::bench_restart::RestartBenchArgs),
 }
 
 fn median(values: &mut [Duration]) -> f64 {
@@ -46,8 +48,10 @@ fn median(values: &mut [Duration]) -> f64 {
 }
 
 pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchWhat::Search(search)) = &args.what {
-        return crate::bench_search::run(search);
+    match &args.what {
+        Some(BenchWhat::Search(search)) => return crate::bench_search::run(search),
+        Some(BenchWhat::Restart(restart)) => return crate::bench_restart::run(restart),
+        None => {}
     }
     let store = super::store(model_dir)?;
     let (a, b) = match (args.a, args.b) {

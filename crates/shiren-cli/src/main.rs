@@ -13,6 +13,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod bench_restart;
 mod bench_search;
 mod calibrate;
 mod client;

@@ -291,6 +291,18 @@ async fn find_persons(
     Ok((candidates, threshold, FaceView::from(&summary)))
 }
 
+/// A search's verdict: the top candidate's score against the FPIR threshold's; the answer carries
+/// external ids, the record (`recorded`) person ids only.
+fn verdict(sub_code: SubCode, top: Option<f32>, threshold: f32, detail: Detail, recorded: Detail) -> Verdict {
+    Verdict {
+        score: top.map(round2),
+        threshold: Some(round2(threshold)),
+        comparisons: 1,
+        record_detail: Some(recorded),
+        ..Verdict::new(sub_code, detail)
+    }
+}
+
 fn without_external_ids(candidates: &[Candidate]) -> Vec<Candidate> {
     candidates.iter().map(|c| Candidate { external_id: None, ..c.clone() }).collect()
 }
@@ -302,24 +314,21 @@ pub async fn search(services: &Services, caller: &Caller, request: SearchRequest
         check_top_k(top_k)?;
         let galleries = galleries_of(services, &gallery_ids).await?;
         let (candidates, threshold, face) = find_persons(&mut call, &image, &galleries, top_k, fpir).await?;
-        let top = candidates.first().map(|c| c.score);
         let matched = candidates.first().is_some_and(|c| c.matched);
         let recorded = SearchDetail {
             candidates: without_external_ids(&candidates),
             threshold: threshold.clone(),
             face: face.clone(),
         };
-        let threshold_score = threshold.score;
-        Ok(Verdict {
-            score: top.map(round2),
-            threshold: Some(round2(threshold_score)),
-            comparisons: 1,
-            record_detail: Some(Detail::Search(recorded)),
-            ..Verdict::new(
-                if matched { SubCode::Pass } else { SubCode::FaceMismatch },
-                Detail::Search(SearchDetail { candidates, threshold, face }),
-            )
-        })
+        let top = candidates.first().map(|c| c.score);
+        let sub_code = if matched { SubCode::Pass } else { SubCode::FaceMismatch };
+        Ok(verdict(
+            sub_code,
+            top,
+            threshold.score,
+            Detail::Search(SearchDetail { candidates, threshold, face }),
+            Detail::Search(recorded),
+        ))
     }
     .await;
     call.conclude(outcome).await
@@ -365,7 +374,6 @@ pub async fn duplicates(
             .into_iter()
             .filter(|c| c.matched)
             .partition(|c| claimed.as_deref() == Some(c.person_id.as_str()));
-        let top = others.first().map(|c| c.score);
         let sub_code = if others.is_empty() { SubCode::Pass } else { SubCode::DuplicateIdentity };
         let recorded = DuplicateDetail {
             duplicates: without_external_ids(&others),
@@ -373,17 +381,14 @@ pub async fn duplicates(
             threshold: threshold.clone(),
             face: face.clone(),
         };
-        let threshold_score = threshold.score;
-        Ok(Verdict {
-            score: top.map(round2),
-            threshold: Some(round2(threshold_score)),
-            comparisons: 1,
-            record_detail: Some(Detail::Duplicates(recorded)),
-            ..Verdict::new(
-                sub_code,
-                Detail::Duplicates(DuplicateDetail { duplicates: others, same_identity, threshold, face }),
-            )
-        })
+        let top = others.first().map(|c| c.score);
+        Ok(verdict(
+            sub_code,
+            top,
+            threshold.score,
+            Detail::Duplicates(DuplicateDetail { duplicates: others, same_identity, threshold, face }),
+            Detail::Duplicates(recorded),
+        ))
     }
     .await;
     call.conclude(outcome).await

@@ -1,0 +1,109 @@
+//! `shiren bench restart`: how long a node takes to serve searches again after a restart, with a
+//! gallery of synthetic faces in a real database (SQLite in a temporary directory, or
+//! `--database-url`). It fills the gallery through the store (templates encrypted, change log
+//! written, as enrolment does), then times what a starting node does: read every face, open its
+//! template and build the indexes ([`SearchIndexes::load`]), and a first search.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use shiren_index::synthetic::Gallery;
+use shiren_store::{Keyring, NewFace, Store};
+use shiren_verify::galleries::SearchIndexes;
+
+#[derive(Args, Debug, Clone)]
+pub struct RestartBenchArgs {
+    /// Identities in the gallery (1 to 5 faces each, 3 on average).
+    #[arg(long, default_value_t = 333_334)]
+    pub identities: u32,
+    /// Database (default: SQLite in a temporary directory).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Threads building the index (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: &RestartBenchArgs) -> anyhow::Result<()> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let url = args.database_url.clone().unwrap_or_else(|| Store::sqlite_url(dir.path()));
+    crate::service::runtime()?.block_on(async {
+        let store = Store::connect(&url, Keyring::from_bytes(rand_key()?)).await.context("opening the database")?;
+        let name = format!("bench-{}", shiren_store::new_id(""));
+        let gallery = store.create_gallery(&name, "restart bench").await?.context("gallery name taken")?;
+        let synthetic = Gallery::generate(args.identities, 1..=5, 11);
+        let faces = synthetic.faces().len();
+        let bar = ProgressBar::new(faces as u64);
+        bar.set_style(
+            ProgressStyle::with_template("filling {bar:40} {pos}/{len} faces  {per_sec}  eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let filling = Instant::now();
+        let persons: Vec<String> = (0..args.identities).map(|i| format!("p{i}")).collect();
+        for chunk in synthetic.faces().chunks(5000) {
+            let templates: Vec<Vec<u8>> =
+                chunk.iter().map(|f| f.vector.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+            let batch: Vec<NewFace> = chunk
+                .iter()
+                .zip(&templates)
+                .map(|(face, template)| NewFace {
+                    gallery_id: &gallery.id,
+                    external_id: &persons[face.identity as usize],
+                    attributes_enc: None,
+                    template,
+                    source_hash: None,
+                    quality: None,
+                    image: None,
+                })
+                .collect();
+            store.add_faces(&batch).await?;
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
+        let fill_secs = filling.elapsed().as_secs_f64();
+        drop(synthetic);
+
+        let rss_before = resident_bytes();
+        let starting = Instant::now();
+        let indexes = SearchIndexes::load(store.clone(), threads).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let load_secs = starting.elapsed().as_secs_f64();
+        let probe = Gallery::generate(args.identities, 1..=5, 11).probe(7, 99);
+        let searching = Instant::now();
+        let hits = indexes.search(&gallery.id, &probe, 10).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let first_search_ms = searching.elapsed().as_secs_f64() * 1000.0;
+        let info = indexes.info(&gallery.id);
+        println!("restart bench: {faces} faces in {} ({threads} threads)", if args.database_url.is_some() { "the given database" } else { "SQLite" });
+        println!("  fill (encrypt + insert + change log): {fill_secs:.1} s ({:.0} faces/s)", faces as f64 / fill_secs);
+        println!(
+            "  start: read, open and index every face: {load_secs:.1} s; first search {first_search_ms:.1} ms ({} hits)",
+            hits.len()
+        );
+        println!(
+            "  index: {} with {} faces, {:.0} MB counted, resident set grew {:.0} MB",
+            info.kind,
+            info.faces,
+            info.memory_bytes as f64 / 1e6,
+            resident_bytes().saturating_sub(rss_before) as f64 / 1e6
+        );
+        store.close().await;
+        Ok(())
+    })
+}
+
+fn rand_key() -> anyhow::Result<[u8; 32]> {
+    let text = shiren_store::random_token(32)?;
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&text.as_bytes()[..32]);
+    Ok(key)
+}
+
+/// Resident set size from `/proc/self/statm` (0 where it cannot be read).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
