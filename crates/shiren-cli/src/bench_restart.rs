@@ -2,7 +2,9 @@
 //! gallery of synthetic faces in a real database (SQLite in a temporary directory, or
 //! `--database-url`). It fills the gallery through the store (templates encrypted, change log
 //! written, as enrolment does), then times what a starting node does: read every face, open its
-//! template and build the indexes ([`SearchIndexes::load`]), and a first search.
+//! template and build the indexes ([`SearchIndexes::load`]), and a first search; then writes the
+//! graph's encrypted snapshot to object storage (a directory here) and times a second start that
+//! loads it instead.
 
 use std::time::Instant;
 
@@ -10,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use shiren_index::synthetic::Gallery;
+use shiren_store::images::ImageStore;
 use shiren_store::{Keyring, NewFace, Store};
 use shiren_verify::galleries::SearchIndexes;
 
@@ -66,31 +69,69 @@ pub fn run(args: &RestartBenchArgs) -> anyhow::Result<()> {
         let fill_secs = filling.elapsed().as_secs_f64();
         drop(synthetic);
 
+        let objects = ImageStore::local(&dir.path().join("objects"), store.keys().clone())?;
+        let probe = Gallery::generate(args.identities, 1..=5, 11).probe(7, 99);
+        println!(
+            "restart bench: {faces} faces in {} ({threads} threads)",
+            if args.database_url.is_some() { "the given database" } else { "SQLite" }
+        );
+        println!("  fill (encrypt + insert + change log): {fill_secs:.1} s ({:.0} faces/s)", faces as f64 / fill_secs);
+
         let rss_before = resident_bytes();
         let starting = Instant::now();
-        let indexes = SearchIndexes::load(store.clone(), threads).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let load_secs = starting.elapsed().as_secs_f64();
-        let probe = Gallery::generate(args.identities, 1..=5, 11).probe(7, 99);
-        let searching = Instant::now();
-        let hits = indexes.search(&gallery.id, &probe, 10).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let first_search_ms = searching.elapsed().as_secs_f64() * 1000.0;
+        let indexes = SearchIndexes::load(store.clone(), threads, Some(objects.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let rebuild_secs = starting.elapsed().as_secs_f64();
         let info = indexes.info(&gallery.id);
-        println!("restart bench: {faces} faces in {} ({threads} threads)", if args.database_url.is_some() { "the given database" } else { "SQLite" });
-        println!("  fill (encrypt + insert + change log): {fill_secs:.1} s ({:.0} faces/s)", faces as f64 / fill_secs);
+        let rss_grew = resident_bytes().saturating_sub(rss_before);
+        let first = first_search(&indexes, &gallery.id, &probe)?;
         println!(
-            "  start: read, open and index every face: {load_secs:.1} s; first search {first_search_ms:.1} ms ({} hits)",
-            hits.len()
+            "  start without a snapshot: read, open and index every face: {rebuild_secs:.1} s; first search {:.1} ms ({} hits)",
+            first.0, first.1
         );
         println!(
             "  index: {} with {} faces, {:.0} MB counted, resident set grew {:.0} MB",
             info.kind,
             info.faces,
             info.memory_bytes as f64 / 1e6,
-            resident_bytes().saturating_sub(rss_before) as f64 / 1e6
+            rss_grew as f64 / 1e6
+        );
+
+        let writing = Instant::now();
+        let written = indexes.write_snapshots(true).await;
+        let write_secs = writing.elapsed().as_secs_f64();
+        drop(indexes);
+        let stored: u64 = std::fs::read_dir(dir.path().join("objects/index-snapshots"))
+            .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+            .unwrap_or(0);
+        println!("  snapshot: {written} written in {write_secs:.1} s, {:.0} MB encrypted", stored as f64 / 1e6);
+
+        let starting = Instant::now();
+        let indexes = SearchIndexes::load(store.clone(), threads, Some(objects))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let reload_secs = starting.elapsed().as_secs_f64();
+        let report = indexes.load_report().clone();
+        let again = first_search(&indexes, &gallery.id, &probe)?;
+        anyhow::ensure!(report.from_snapshots == 1, "the second start did not use the snapshot: {report:?}");
+        anyhow::ensure!(again.2 == first.2, "the snapshot answers differently from the rebuilt graph");
+        println!(
+            "  start from the snapshot: {reload_secs:.1} s ({:.0}x faster); first search {:.1} ms, same answer",
+            rebuild_secs / reload_secs.max(1e-9),
+            again.0
         );
         store.close().await;
         Ok(())
     })
+}
+
+/// Time of a first search, its hit count and its hits' keys.
+fn first_search(indexes: &SearchIndexes, gallery_id: &str, probe: &[f32]) -> anyhow::Result<(f64, usize, Vec<u64>)> {
+    let searching = Instant::now();
+    let hits = indexes.search(gallery_id, probe, 10).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let ms = searching.elapsed().as_secs_f64() * 1000.0;
+    Ok((ms, hits.len(), hits.iter().map(|h| h.key).collect()))
 }
 
 fn rand_key() -> anyhow::Result<[u8; 32]> {

@@ -13,7 +13,8 @@ pub enum IndexError {
     ZeroVector,
     #[error("face key {0} is already in the index")]
     DuplicateKey(FaceKey),
-    /// `u64::MAX` marks a deleted slot inside the HNSW graph, so no index accepts it.
+    /// Keys from 2^63 up are the indexes' own: `u64::MAX` marks a deleted slot inside the HNSW
+    /// graph, and the graph's filler vectors (see `HnswIndex::to_bytes`) take keys below it.
     #[error("face key {0} is reserved")]
     ReservedKey(FaceKey),
     #[error("index dimension must be at least 1")]

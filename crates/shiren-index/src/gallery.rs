@@ -76,6 +76,21 @@ impl GalleryIndex {
         Ok(Self::wrap(dim, EXACT_LIMIT, threads, state))
     }
 
+    /// The graph's bytes ([`HnswIndex::to_bytes`]) when the gallery is past the switch; `None`
+    /// while it is a flat scan, which rebuilds from the database faster than a snapshot loads.
+    pub fn snapshot(&self) -> Result<Option<Vec<u8>>, IndexError> {
+        match &*self.read() {
+            State::Exact(_) => Ok(None),
+            State::Hnsw(graph) => graph.to_bytes().map(Some),
+        }
+    }
+
+    /// A gallery whose graph comes from [`GalleryIndex::snapshot`] (trusted bytes).
+    pub fn from_snapshot(dim: usize, bytes: &[u8], threads: usize) -> Result<Self, IndexError> {
+        let graph = HnswIndex::from_bytes(dim, bytes, threads)?;
+        Ok(Self::wrap(dim, EXACT_LIMIT, threads, State::Hnsw(graph)))
+    }
+
     fn wrap(dim: usize, exact_limit: usize, threads: usize, state: State) -> Self {
         Self {
             dim,
@@ -238,6 +253,24 @@ mod tests {
         }
         assert_eq!(index.kind(), "hnsw");
         assert_eq!(index.len(), 51);
+    }
+
+    #[test]
+    fn snapshots_only_of_graphs() {
+        let gallery = Gallery::generate(300, 1..=1, 4);
+        let index = GalleryIndex::with_limit(DIM, 100, 2).unwrap();
+        for face in &gallery.faces()[..100] {
+            index.insert(face.key, &face.vector).unwrap();
+        }
+        assert_eq!(index.snapshot().unwrap(), None);
+        for face in &gallery.faces()[100..] {
+            index.insert(face.key, &face.vector).unwrap();
+        }
+        let bytes = index.snapshot().unwrap().unwrap();
+        let restored = GalleryIndex::from_snapshot(DIM, &bytes, 2).unwrap();
+        assert_eq!((restored.kind(), restored.len()), ("hnsw", 300));
+        let face = &gallery.faces()[250];
+        assert_eq!(restored.search(&face.vector, 1).unwrap()[0].key, face.key);
     }
 
     #[test]

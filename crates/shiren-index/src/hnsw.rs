@@ -21,27 +21,24 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::topk::TopK;
-use crate::vector::{check_key, clamp, dot, normalised};
+use crate::vector::{FIRST_RESERVED_KEY, check_key, clamp, dot, normalised};
 use crate::{FaceIndex, FaceKey, Hit, IndexError};
 
 /// Graph parameters.
 ///
-/// Measured with `shiren bench search` (release, one query thread, 500 probes, k = 10, on the
-/// 2-core dev VM while another build shared it, so absolute times are pessimistic). At 100k faces,
-/// M = 32 / ef_construction 128 against the exact scan's p50 of 7.9 ms:
+/// Measured with `shiren bench search` (release, one query thread, 500 probes, k = 10, 2-core
+/// AVX2 machine), M = 32 / ef_construction 128, on synthetic faces with ArcFace's impostor
+/// spread (the README has the full tables):
 ///
-/// | ef_search | p50 | p99 | recall@1 | recall@10 | match recall@10 |
+/// | faces | ef_search | p50 | p99 | recall@1 | recall@10 |
 /// |---|---|---|---|---|---|
-/// | 64  | 2.0 ms | 4.7 ms | 0.980 | 0.65 | 0.985 |
-/// | 128 | 4.0 ms | 9.1 ms | 0.994 | 0.72 | 0.994 |
-/// | 256 | 7.0 ms | 14 ms  | 1.000 | 0.81 | 0.999 |
-/// | 512 | 13 ms  | 25 ms  | 1.000 | 0.89 | 1.000 |
+/// | 100k | 128 | 2.5 ms | 3.5 ms | 0.980 | 0.960 |
+/// | 100k | 256 | 4.9 ms | 7.2 ms | 0.992 | 0.984 |
+/// | 1M | 128 | 5.2 ms | 6.5 ms | 0.780 | 0.750 |
+/// | 1M | 512 | 17 ms | 24 ms | 0.926 | 0.913 |
 ///
-/// M = 16 is cheaper to build but needs about twice the ef_search for the same recall@1. The
-/// synthetic faces are the hard case for any graph: different people are near-random 512-d
-/// directions, so below the few true matches a top-10 is impostors a few thousandths apart
-/// ("recall@10" counts them; "match recall" counts only hits ≥ 0.5, i.e. same-person faces).
-/// Real ArcFace galleries are more structured; re-measure on one before lowering ef_search.
+/// Recall falls steeply between 100k and 1M on these near-random 512-d directions: past a few
+/// hundred thousand faces these parameters are not enough (see the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
     /// Edges per node (HNSW's M).
@@ -106,6 +103,57 @@ impl HnswIndex {
         let contexts = Contexts::new(context_count(threads));
         graph.reserve_capacity_and_threads(capacity.max(MIN_CAPACITY), contexts.total).map_err(backend)?;
         Ok(Self { dim, params, graph: RwLock::new(graph), writer: Mutex::new(()), contexts })
+    }
+
+    /// The graph in USearch's own serialised form (header, keys, links and half-precision
+    /// vectors), for an index snapshot that spares a restart the rebuild. Inserts and removals
+    /// wait while the bytes are written; searches do not.
+    ///
+    /// A removed face's node stays in the graph, vector included, until an add reuses its slot,
+    /// and USearch writes such slots out too (its `compact` reorders nodes, it does not drop
+    /// them). So that no removed face reaches a snapshot, every freed slot is first overwritten:
+    /// as many filler vectors as there are freed slots are added (an add takes a freed slot
+    /// before a new one) and removed again, leaving the slots free but holding filler. That costs
+    /// one insert per face removed since the last snapshot.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, IndexError> {
+        let _writer = lock(&self.writer);
+        let graph = self.read();
+        let freed = graph.stats().nodes.saturating_sub(graph.size());
+        let fillers: Vec<FaceKey> = (0..freed as u64).map(|i| FIRST_RESERVED_KEY + i).collect();
+        for &key in &fillers {
+            self.add(&graph, key, &normalised(&filler(self.dim, key), self.dim)?)?;
+        }
+        for &key in &fillers {
+            graph.remove(key).map_err(backend)?;
+        }
+        let mut bytes = vec![0u8; graph.serialized_length()];
+        graph.save_to_buffer(&mut bytes).map_err(backend)?;
+        Ok(bytes)
+    }
+
+    /// A graph from [`HnswIndex::to_bytes`], searched and extended on `threads` threads. The
+    /// bytes must be trusted (the service only loads snapshots it authenticated): USearch checks
+    /// the header, not every link. A graph of another dimension or precision is refused.
+    pub fn from_bytes(dim: usize, bytes: &[u8], threads: usize) -> Result<Self, IndexError> {
+        let metadata = Index::metadata_from_buffer(bytes).map_err(backend)?;
+        if metadata.dimensions != dim as u64 {
+            let got = usize::try_from(metadata.dimensions).unwrap_or(usize::MAX);
+            return Err(IndexError::Dimension { expected: dim, got });
+        }
+        if metadata.quantization != ScalarKind::F16 || metadata.metric != MetricKind::IP || metadata.multi {
+            return Err(IndexError::Backend("snapshot holds a graph of another kind".into()));
+        }
+        let mut index = Self::empty(dim, HnswParams::default(), MIN_CAPACITY, threads)?;
+        {
+            let graph = index.graph.write().unwrap_or_else(PoisonError::into_inner);
+            graph.load_from_buffer(bytes).map_err(backend)?;
+            let capacity = graph.size().saturating_add(graph.size() / 8).max(MIN_CAPACITY);
+            graph.reserve_capacity_and_threads(capacity, index.contexts.total).map_err(backend)?;
+            graph.change_expansion_search(index.params.expansion_search);
+            index.params.connectivity = graph.connectivity();
+            index.params.expansion_add = graph.expansion_add();
+        }
+        Ok(index)
     }
 
     /// Bulk load on `threads` threads.
@@ -274,8 +322,9 @@ impl FaceIndex for HnswIndex {
         let mut top = TopK::new(k);
         let mut stored = vec![0f32; self.dim];
         for key in candidates.keys {
-            // A face removed since the graph answered reads back as nothing and is skipped.
-            if graph.get(key, &mut stored).map_err(backend)? == 1 {
+            // A face removed since the graph answered reads back as nothing and is skipped, and a
+            // filler added by a concurrent `to_bytes` is never an answer.
+            if key < FIRST_RESERVED_KEY && graph.get(key, &mut stored).map_err(backend)? == 1 {
                 top.push(key, clamp(dot(&query, &stored)));
             }
         }
@@ -289,6 +338,21 @@ impl FaceIndex for HnswIndex {
     fn kind(&self) -> &'static str {
         "hnsw"
     }
+}
+
+/// A filler vector for a freed slot: a fixed pseudo-random direction per key, unlike any face
+/// and unlike each other (identical fillers would crowd each other's links).
+fn filler(dim: usize, key: FaceKey) -> Vec<f32> {
+    let mut state = key ^ 0x9e37_79b9_7f4a_7c15;
+    (0..dim)
+        .map(|_| {
+            // xorshift64: any spread-out sequence will do.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
 }
 
 fn backend(error: impl std::fmt::Display) -> IndexError {
@@ -409,6 +473,49 @@ mod tests {
         index.insert(again.key, other).unwrap();
         let hits = index.search(other, 2).unwrap();
         assert!(hits.iter().any(|h| h.key == again.key && h.similarity > 0.999));
+    }
+
+    /// A snapshot answers like the graph it came from, holds no removed face's vector, and keeps
+    /// taking inserts; bytes of another kind are refused, not loaded.
+    #[test]
+    fn snapshot_round_trip() {
+        let gallery = Gallery::generate(1500, 1..=3, 13);
+        let index = HnswIndex::build(DIM, gallery.items(), 2).unwrap();
+        let removed: Vec<&crate::synthetic::Face> = gallery.faces().iter().step_by(7).collect();
+        let removed_vectors: Vec<Vec<u8>> = removed
+            .iter()
+            .map(|f| {
+                let stored = index.get(f.key).unwrap();
+                stored[..16].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()
+            })
+            .collect();
+        for face in &removed {
+            assert!(index.remove(face.key).unwrap());
+        }
+        let bytes = index.to_bytes().unwrap();
+        for pattern in &removed_vectors {
+            assert!(!bytes.windows(pattern.len()).any(|w| w == pattern.as_slice()), "a removed vector was written");
+        }
+        let kept = &gallery.faces()[1];
+        let pattern: Vec<u8> =
+            index.get(kept.key).unwrap()[..16].iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+        assert!(bytes.windows(pattern.len()).any(|w| w == pattern.as_slice()), "a present vector is missing");
+
+        let restored = HnswIndex::from_bytes(DIM, &bytes, 2).unwrap();
+        assert_eq!(restored.len(), index.len());
+        assert_eq!(restored.params(), index.params());
+        for face in gallery.faces().iter().take(300) {
+            assert_eq!(restored.search(&face.vector, 5).unwrap(), index.search(&face.vector, 5).unwrap());
+        }
+        assert!(removed.iter().all(|f| !restored.contains(f.key)));
+        let fresh = gallery.probe(3, 77);
+        restored.insert(1 << 40, &fresh).unwrap();
+        assert_eq!(restored.search(&fresh, 1).unwrap()[0].key, 1 << 40);
+        assert!(restored.remove(1 << 40).unwrap());
+
+        assert!(matches!(HnswIndex::from_bytes(DIM + 1, &bytes, 2), Err(IndexError::Dimension { .. })));
+        assert!(HnswIndex::from_bytes(DIM, &[0u8; 64], 2).is_err());
+        assert!(HnswIndex::from_bytes(DIM, &[], 2).is_err());
     }
 
     #[test]

@@ -12,9 +12,13 @@ use crate::IndexError;
 /// do not wait on each other.
 const LANES: usize = 16;
 
-/// The one key no index accepts (see [`IndexError::ReservedKey`]).
+/// Keys from here up are the indexes' own (see [`IndexError::ReservedKey`]); the store's face
+/// keys are positive `i64`s, far below.
+pub(crate) const FIRST_RESERVED_KEY: crate::FaceKey = 1 << 63;
+
+/// Refuses the keys no index accepts.
 pub(crate) fn check_key(key: crate::FaceKey) -> Result<(), IndexError> {
-    if key == crate::FaceKey::MAX { Err(IndexError::ReservedKey(key)) } else { Ok(()) }
+    if key >= FIRST_RESERVED_KEY { Err(IndexError::ReservedKey(key)) } else { Ok(()) }
 }
 
 /// Checks `vector` against `dim` and returns it L2-normalised.

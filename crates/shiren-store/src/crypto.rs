@@ -17,6 +17,8 @@ use crate::StoreError;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
+/// What [`Keyring::seal`] adds to a plaintext: the format version, the nonce and the GCM tag.
+pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + 16;
 
 type HmacSha256 = Hmac<Sha256>;
 

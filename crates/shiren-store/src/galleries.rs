@@ -524,12 +524,19 @@ impl Store {
             .collect()
     }
 
-    /// Faces with keys above `after`, in key order, at most `limit`, templates opened: the pages
-    /// an index is built from.
-    pub async fn face_templates(&self, after: i64, limit: i64) -> Result<Vec<StoredTemplate>> {
+    /// Ids of every gallery.
+    pub async fn gallery_ids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM galleries ORDER BY id").fetch_all(&self.pool).await?)
+    }
+
+    /// A gallery's faces with keys above `after`, in key order, at most `limit`, templates
+    /// opened: the pages its index is built from.
+    pub async fn face_templates(&self, gallery_id: &str, after: i64, limit: i64) -> Result<Vec<StoredTemplate>> {
         let rows = sqlx::query(
-            "SELECT face_key, gallery_id, template_enc FROM gallery_faces WHERE face_key > $1 ORDER BY face_key LIMIT $2",
+            "SELECT face_key, gallery_id, template_enc FROM gallery_faces WHERE gallery_id = $1 AND face_key > $2 \
+             ORDER BY face_key LIMIT $3",
         )
+        .bind(gallery_id)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)

@@ -34,8 +34,8 @@ impl ObjectLocation {
 
 #[derive(Clone)]
 pub struct ImageStore {
-    objects: Arc<dyn ObjectStore>,
-    keys: Keyring,
+    pub(crate) objects: Arc<dyn ObjectStore>,
+    pub(crate) keys: Keyring,
 }
 
 impl std::fmt::Debug for ImageStore {
@@ -44,7 +44,7 @@ impl std::fmt::Debug for ImageStore {
     }
 }
 
-fn objects_err(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn objects_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Objects(e.to_string())
 }
 

@@ -15,6 +15,7 @@
 
 pub mod crypto;
 pub mod images;
+pub mod index_snapshots;
 
 mod audit;
 mod authority;

@@ -401,7 +401,10 @@ async fn gallery_faces_are_logged_in_order_and_removals_follow() {
             .await
             .unwrap();
         assert!(!raw.windows(16).any(|w| w == t1));
-        let templates = store.face_templates(0, 10).await.unwrap();
+        let templates = store.face_templates(&gallery.id, 0, 10).await.unwrap();
+        assert!(store.face_templates("another", 0, 10).await.unwrap().is_empty());
+        assert_eq!(store.face_templates(&gallery.id, k1, 1).await.unwrap()[0].face_key, k2);
+        assert_eq!(store.gallery_ids().await.unwrap(), vec![gallery.id.clone()]);
         assert_eq!(templates.iter().map(|t| t.face_key).collect::<Vec<_>>(), vec![k1, k2, k3]);
         assert_eq!(templates[0].template, t1);
 
@@ -434,7 +437,8 @@ async fn gallery_faces_are_logged_in_order_and_removals_follow() {
         assert!(store.delete_gallery(&gallery.id).await.unwrap().is_none());
         let last = store.gallery_changes(head + 5, 10).await.unwrap();
         assert_eq!(last.iter().map(|c| c.op).collect::<Vec<_>>(), vec![ChangeOp::Drop]);
-        assert!(store.face_templates(0, 10).await.unwrap().is_empty());
+        assert!(store.face_templates(&gallery.id, 0, 10).await.unwrap().is_empty());
+        assert!(store.gallery_ids().await.unwrap().is_empty());
     })
     .await;
 }
@@ -476,4 +480,39 @@ async fn concurrent_gallery_writes_commit_in_number_order() {
         assert_eq!(store.gallery_stats(&gallery.id).await.unwrap().unwrap().faces, 80);
     })
     .await;
+}
+
+#[tokio::test]
+async fn index_snapshots_round_trip_and_refuse_what_is_not_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = images::ImageStore::local(dir.path(), keys()).unwrap();
+    assert!(objects.get_index_snapshot("g1").await.unwrap().is_none());
+    // Two full chunks and a part of a third, with a recognisable pattern.
+    let graph: Vec<u8> = (0..(40usize << 20)).map(|i| (i % 251) as u8).collect();
+    objects.put_index_snapshot("g1", 42, &graph).await.unwrap();
+    objects.put_index_snapshot("g2", 7, &[]).await.unwrap();
+    let got = objects.get_index_snapshot("g1").await.unwrap().unwrap();
+    assert_eq!((got.seq, got.graph.len()), (42, graph.len()));
+    assert!(got.graph == graph);
+    let empty = objects.get_index_snapshot("g2").await.unwrap().unwrap();
+    assert_eq!((empty.seq, empty.graph.len()), (7, 0));
+    let mut listed = objects.index_snapshot_galleries().await.unwrap();
+    listed.sort();
+    assert_eq!(listed, vec!["g1", "g2"]);
+
+    // At rest it is ciphertext: the pattern is nowhere in the file.
+    let path = dir.path().join("index-snapshots/g1.bin");
+    let sealed = std::fs::read(&path).unwrap();
+    assert!(!sealed.windows(64).any(|w| w == &graph[1000..1064]));
+    // Another gallery's snapshot under this gallery's name, a truncated one, another master key.
+    std::fs::copy(&path, dir.path().join("index-snapshots/g3.bin")).unwrap();
+    assert!(matches!(objects.get_index_snapshot("g3").await, Err(StoreError::Crypto)));
+    std::fs::write(&path, &sealed[..sealed.len() - 100]).unwrap();
+    assert!(matches!(objects.get_index_snapshot("g1").await, Err(StoreError::Corrupt(_))));
+    let stranger = images::ImageStore::local(dir.path(), Keyring::from_bytes([9; 32])).unwrap();
+    assert!(matches!(stranger.get_index_snapshot("g2").await, Err(StoreError::Crypto)));
+
+    objects.delete_index_snapshot("g1").await.unwrap();
+    objects.delete_index_snapshot("g1").await.unwrap();
+    assert!(objects.get_index_snapshot("g1").await.unwrap().is_none());
 }

@@ -98,7 +98,7 @@ impl Services {
         .map_err(|e| StartError::Task(e.to_string()))??;
         let (engine, pad, regions, ocr, bins, lexicon) = loaded;
         let authority = Authority::from_config(&config.authority, store.clone())?;
-        let galleries = SearchIndexes::load(store.clone(), workers)
+        let galleries = SearchIndexes::load(store.clone(), workers, Some(images.clone()))
             .await
             .map_err(|e| StartError::Task(format!("building the gallery indexes: {}", e.message)))?;
         Ok(Services {
