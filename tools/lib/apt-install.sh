@@ -19,13 +19,20 @@ apt_install() {
     echo "$tool: installing $* with apt-get" >&2
     local log
     log=$(mktemp)
-    if ! { DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get update -qq && \
-           DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends "$@"; } \
+    # Tests run in parallel and several may find something missing at once: apt-get refuses to
+    # run while another holds its locks, so our installs take turns (a lock file of their own),
+    # and wait for any other apt-get rather than fail.
+    local wait=(-o DPkg::Lock::Timeout=900)
+    if ! { exec 9>>"${TMPDIR:-/tmp}/shiren-apt-install.lock" && flock -w 900 9 && \
+           DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get "${wait[@]}" update -qq && \
+           DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get "${wait[@]}" install -y -qq --no-install-recommends "$@"; } \
            >"$log" 2>&1; then
+        exec 9>&-
         cat "$log" >&2
         rm -f "$log"
         echo "$tool: apt-get failed" >&2
         return 1
     fi
+    exec 9>&-
     rm -f "$log"
 }
