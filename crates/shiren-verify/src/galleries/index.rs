@@ -196,7 +196,12 @@ impl SearchIndexes {
             match self.write_snapshot(objects, &gallery_id, index).await {
                 Ok(true) => written += 1,
                 Ok(false) => {}
-                Err(e) => tracing::warn!(gallery = %gallery_id, error = %e.message, "writing an index snapshot failed"),
+                Err(e) => {
+                    tracing::warn!(gallery = %gallery_id, error = %e.message, "writing an index snapshot failed");
+                    // Due again after the interval, not never: the write reset the mark.
+                    let retry = SnapshotMark { at: Some(Instant::now()), changes: 0, removals: true };
+                    self.marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(gallery_id, retry);
+                }
             }
         }
         written
