@@ -3,7 +3,7 @@
 //! `--database-url`). It fills the gallery through the store (templates encrypted, change log
 //! written, as enrolment does), then times what a starting node does: read every face, open its
 //! template and build the indexes ([`SearchIndexes::load`]), and a first search; then writes the
-//! graph's encrypted snapshot to object storage (a directory here) and times a second start that
+//! index's encrypted snapshot to object storage (a directory here) and times a second start that
 //! loads it instead.
 
 use std::time::Instant;
@@ -52,15 +52,7 @@ pub fn run(args: &RestartBenchArgs) -> anyhow::Result<()> {
             let batch: Vec<NewFace> = chunk
                 .iter()
                 .zip(&templates)
-                .map(|(face, template)| NewFace {
-                    gallery_id: &gallery.id,
-                    external_id: &persons[face.identity as usize],
-                    attributes_enc: None,
-                    template,
-                    source_hash: None,
-                    quality: None,
-                    image: None,
-                })
+                .map(|(face, template)| NewFace::template_only(&gallery.id, &persons[face.identity as usize], template))
                 .collect();
             store.add_faces(&batch).await?;
             bar.inc(chunk.len() as u64);
@@ -115,7 +107,7 @@ pub fn run(args: &RestartBenchArgs) -> anyhow::Result<()> {
         let report = indexes.load_report().clone();
         let again = first_search(&indexes, &gallery.id, &probe)?;
         anyhow::ensure!(report.from_snapshots == 1, "the second start did not use the snapshot: {report:?}");
-        anyhow::ensure!(again.2 == first.2, "the snapshot answers differently from the rebuilt graph");
+        anyhow::ensure!(again.2 == first.2, "the snapshot answers differently from the rebuilt index");
         println!(
             "  start from the snapshot: {reload_secs:.1} s ({:.0}x faster); first search {:.1} ms, same answer",
             rebuild_secs / reload_secs.max(1e-9),

@@ -1,9 +1,10 @@
 //! `shiren bench search`: 1:N face search at gallery scale, on synthetic ArcFace-like faces
 //! (`shiren_index::synthetic`), without detection or embedding.
 //!
-//! For each gallery size: the parallel bulk load of the HNSW index, its memory (as the index
-//! counts it, and as the process's resident set grew), single-thread query latency against the
-//! exact flat scan's, and recall@1 / recall@k of HNSW against the exact scan's answers.
+//! For each gallery size and each index asked for (the screened scan the service uses, the HNSW
+//! graph it was measured against): the parallel bulk load, its memory (as the index counts it,
+//! and as the process's resident set grew), single-thread query latency against the exact flat
+//! scan's, and recall@1 / recall@k against the exact scan's answers.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use shiren_index::synthetic::{DIM, Gallery};
-use shiren_index::{ExactIndex, FaceIndex, FaceKey, Hit, HnswIndex, HnswParams};
+use shiren_index::{ExactIndex, FaceIndex, FaceKey, Hit, HnswIndex, HnswParams, ScreenParams, ScreenedIndex};
 
 #[derive(Args, Debug, Clone)]
 pub struct SearchBenchArgs {
@@ -44,6 +45,22 @@ pub struct SearchBenchArgs {
     /// all threads: at a million faces one exact query takes a sizeable fraction of a second).
     #[arg(long, default_value_t = 100)]
     pub exact_queries: usize,
+    /// Indexes to measure against the exact scan, comma-separated: `screened`, `hnsw`.
+    #[arg(long, value_delimiter = ',', default_value = "screened,hnsw")]
+    pub index: Vec<IndexKind>,
+    /// Screened index: candidates re-ranked per search, comma-separated (default: the index's
+    /// own budget for the gallery size).
+    #[arg(long, value_delimiter = ',')]
+    pub candidates: Vec<usize>,
+    /// Screened index: code length in bits.
+    #[arg(long)]
+    pub code_bits: Option<usize>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    Screened,
+    Hnsw,
 }
 
 /// Exact hits at or above this similarity count for "match recall": same-person faces (synthetic
@@ -102,31 +119,7 @@ fn bench_size(
         })
         .collect();
 
-    let rss_before = resident_bytes();
-    let bar = ProgressBar::new(size as u64);
-    bar.set_style(
-        ProgressStyle::with_template("building {bar:40} {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let started = Instant::now();
-    let items = faces.iter().map(|f| (f.key, f.vector.clone()));
-    let mut hnsw = HnswIndex::build_with_progress(DIM, items, threads, params, &|done| bar.set_position(done as u64))?;
-    let build = started.elapsed();
-    bar.finish_and_clear();
-    let rss_after = resident_bytes();
-    println!("graph distance kernels: {}", hnsw.hardware_acceleration());
-    println!(
-        "build: {:.1} s on {threads} threads ({:.0} faces/s); memory: index {:.0} MiB, process RSS +{:.0} MiB \
-         ({:.0} B/face)",
-        build.as_secs_f64(),
-        size as f64 / build.as_secs_f64(),
-        mib(hnsw.memory_bytes()),
-        mib(rss_after.saturating_sub(rss_before)),
-        hnsw.memory_bytes() as f64 / size as f64,
-    );
-
     let exact = ExactIndex::from_items(DIM, faces.iter().map(|f| (f.key, f.vector.clone())))?;
-    drop(gallery);
     let truth = ground_truth(&exact, &queries, k, args.exact_queries, threads)?;
     let exact_p50 = percentile(&truth.latencies, 0.5);
     println!(
@@ -135,40 +128,106 @@ fn bench_size(
         ms(exact_p50),
         truth.latencies.len()
     );
+    drop(exact);
+    let items = || faces.iter().map(|f| (f.key, f.vector.clone()));
 
-    for &ef in efs {
-        hnsw.set_expansion_search(ef);
-        for query in queries.iter().take(20) {
-            hnsw.search(query, k)?;
+    if args.index.contains(&IndexKind::Screened) {
+        // The codes always, even where the service would scan exactly: this measures them.
+        let mut screen = ScreenParams { exact_below: 0, ..ScreenParams::default() };
+        if let Some(bits) = args.code_bits {
+            screen.code_bits = bits;
         }
-        let mut latencies = Vec::with_capacity(queries.len());
-        let (mut top1, mut topk) = (0usize, 0usize);
-        let (mut matches, mut matches_found) = (0usize, 0usize);
-        for ((query, expected), strong) in queries.iter().zip(&truth.keys).zip(&truth.matches) {
-            let started = Instant::now();
-            let hits = hnsw.search(query, k)?;
-            latencies.push(started.elapsed());
-            if hits.first().map(|h| h.key) == expected.first().copied() {
-                top1 += 1;
-            }
-            let expected: HashSet<FaceKey> = expected.iter().copied().collect();
-            topk += hits.iter().filter(|h| expected.contains(&h.key)).count();
-            matches += strong.len();
-            matches_found += strong.iter().filter(|key| hits.iter().any(|h| h.key == **key)).count();
-        }
-        let (p50, p90, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.9), percentile(&latencies, 0.99));
+        let rss_before = resident_bytes();
+        let started = Instant::now();
+        let mut index = ScreenedIndex::from_items(DIM, items(), screen, threads)?;
+        let build = started.elapsed();
         println!(
-            "hnsw ef_search={ef:<4} p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  (exact p50 / hnsw p50 = {:.0}x)  \
-             recall@1 {:.4}  recall@{k} {:.4}  match recall@{k} {:.4} ({matches} matches)",
-            ms(p50),
-            ms(p90),
-            ms(p99),
-            exact_p50.as_secs_f64() / p50.as_secs_f64().max(1e-9),
-            top1 as f64 / queries.len() as f64,
-            topk as f64 / (queries.len() * k) as f64,
-            matches_found as f64 / matches.max(1) as f64,
+            "screened build ({} bits): {:.1} s on {threads} threads; memory: index {:.0} MiB, process RSS +{:.0} MiB \
+             ({:.0} B/face)",
+            screen.code_bits,
+            build.as_secs_f64(),
+            mib(index.memory_bytes()),
+            mib(resident_bytes().saturating_sub(rss_before)),
+            index.memory_bytes() as f64 / size as f64,
         );
+        let budgets = if args.candidates.is_empty() { vec![screen.candidates_for(size)] } else { args.candidates.clone() };
+        for candidates in budgets {
+            index.set_candidates(candidates, 0);
+            report(&format!("screened candidates={candidates:<6}"), &index, &queries, &truth, k, exact_p50)?;
+        }
     }
+
+    if args.index.contains(&IndexKind::Hnsw) {
+        let rss_before = resident_bytes();
+        let bar = ProgressBar::new(size as u64);
+        bar.set_style(
+            ProgressStyle::with_template("building {bar:40} {pos}/{len} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let started = Instant::now();
+        let mut hnsw =
+            HnswIndex::build_with_progress(DIM, items(), threads, params, &|done| bar.set_position(done as u64))?;
+        let build = started.elapsed();
+        bar.finish_and_clear();
+        let rss_after = resident_bytes();
+        println!("graph distance kernels: {}", hnsw.hardware_acceleration());
+        println!(
+            "hnsw build: {:.1} s on {threads} threads ({:.0} faces/s); memory: index {:.0} MiB, process RSS +{:.0} MiB \
+             ({:.0} B/face)",
+            build.as_secs_f64(),
+            size as f64 / build.as_secs_f64(),
+            mib(hnsw.memory_bytes()),
+            mib(rss_after.saturating_sub(rss_before)),
+            hnsw.memory_bytes() as f64 / size as f64,
+        );
+        for &ef in efs {
+            hnsw.set_expansion_search(ef);
+            report(&format!("hnsw ef_search={ef:<4}"), &hnsw, &queries, &truth, k, exact_p50)?;
+        }
+    }
+    Ok(())
+}
+
+/// Times every probe on one thread against `index` and prints latency percentiles and recall
+/// against the exact answers.
+fn report(
+    label: &str,
+    index: &dyn FaceIndex,
+    queries: &[Vec<f32>],
+    truth: &Truth,
+    k: usize,
+    exact_p50: Duration,
+) -> anyhow::Result<()> {
+    for query in queries.iter().take(20) {
+        index.search(query, k)?;
+    }
+    let mut latencies = Vec::with_capacity(queries.len());
+    let (mut top1, mut topk) = (0usize, 0usize);
+    let (mut matches, mut matches_found) = (0usize, 0usize);
+    for ((query, expected), strong) in queries.iter().zip(&truth.keys).zip(&truth.matches) {
+        let started = Instant::now();
+        let hits = index.search(query, k)?;
+        latencies.push(started.elapsed());
+        if hits.first().map(|h| h.key) == expected.first().copied() {
+            top1 += 1;
+        }
+        let expected: HashSet<FaceKey> = expected.iter().copied().collect();
+        topk += hits.iter().filter(|h| expected.contains(&h.key)).count();
+        matches += strong.len();
+        matches_found += strong.iter().filter(|key| hits.iter().any(|h| h.key == **key)).count();
+    }
+    let (p50, p90, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.9), percentile(&latencies, 0.99));
+    println!(
+        "{label} p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  (exact p50 / p50 = {:.0}x)  \
+         recall@1 {:.4}  recall@{k} {:.4}  match recall@{k} {:.4} ({matches} matches)",
+        ms(p50),
+        ms(p90),
+        ms(p99),
+        exact_p50.as_secs_f64() / p50.as_secs_f64().max(1e-9),
+        top1 as f64 / queries.len() as f64,
+        topk as f64 / (queries.len() * k) as f64,
+        matches_found as f64 / matches.max(1) as f64,
+    );
     Ok(())
 }
 

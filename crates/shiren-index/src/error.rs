@@ -19,6 +19,9 @@ pub enum IndexError {
     ReservedKey(FaceKey),
     #[error("index dimension must be at least 1")]
     ZeroDimension,
+    /// Snapshot bytes that are not a whole snapshot of this kind of index.
+    #[error("index snapshot: {0}")]
+    Snapshot(String),
     /// The HNSW library failed (out of memory, most likely).
     #[error("vector index: {0}")]
     Backend(String),

@@ -24,12 +24,13 @@ pub struct ExactIndex {
     flat: RwLock<Flat>,
 }
 
+/// The stored faces: shared with [`crate::ScreenedIndex`], which keeps its codes beside them.
 #[derive(Default)]
-struct Flat {
+pub(crate) struct Flat {
     /// `keys.len() * dim` halves, row `i` belonging to `keys[i]`.
-    vectors: Vec<f16>,
-    keys: Vec<FaceKey>,
-    slots: HashMap<FaceKey, usize>,
+    pub(crate) vectors: Vec<f16>,
+    pub(crate) keys: Vec<FaceKey>,
+    pub(crate) slots: HashMap<FaceKey, usize>,
 }
 
 impl ExactIndex {
@@ -46,10 +47,7 @@ impl ExactIndex {
         let items = items.into_iter();
         {
             let mut flat = index.write();
-            let (lower, _) = items.size_hint();
-            flat.vectors.reserve(lower.saturating_mul(dim));
-            flat.keys.reserve(lower);
-            flat.slots.reserve(lower);
+            flat.reserve(items.size_hint().0, dim);
             for (key, vector) in items {
                 flat.push(key, &normalised(&vector, dim)?)?;
             }
@@ -86,7 +84,13 @@ impl ExactIndex {
 }
 
 impl Flat {
-    fn push(&mut self, key: FaceKey, unit: &[f32]) -> Result<(), IndexError> {
+    pub(crate) fn reserve(&mut self, faces: usize, dim: usize) {
+        self.vectors.reserve(faces.saturating_mul(dim));
+        self.keys.reserve(faces);
+        self.slots.reserve(faces);
+    }
+
+    pub(crate) fn push(&mut self, key: FaceKey, unit: &[f32]) -> Result<(), IndexError> {
         check_key(key)?;
         if self.slots.contains_key(&key) {
             return Err(IndexError::DuplicateKey(key));
@@ -95,6 +99,46 @@ impl Flat {
         self.keys.push(key);
         self.vectors.extend(unit.iter().map(|&x| narrow(x)));
         Ok(())
+    }
+
+    /// Removes `key`, moving the last face into its slot so the arrays stay dense. Returns the
+    /// freed slot and the slot the moved face came from (equal when the last face was removed).
+    pub(crate) fn remove(&mut self, key: FaceKey, dim: usize) -> Option<(usize, usize)> {
+        let slot = self.slots.remove(&key)?;
+        let last = self.keys.len() - 1;
+        if slot != last {
+            self.vectors.copy_within(last * dim..(last + 1) * dim, slot * dim);
+            let moved = self.keys[last];
+            self.keys[slot] = moved;
+            self.slots.insert(moved, slot);
+        }
+        self.keys.truncate(last);
+        self.vectors.truncate(last * dim);
+        Some((slot, last))
+    }
+
+    /// The `k` faces most similar to the unit vector `query`, scanning every row in order.
+    pub(crate) fn search(&self, query: &[f32], k: usize, dim: usize) -> Vec<Hit> {
+        let mut top = TopK::new(k);
+        let mut scores = [0f32; BLOCK];
+        for (rows, keys) in self.vectors.chunks(BLOCK * dim).zip(self.keys.chunks(BLOCK)) {
+            let scores = &mut scores[..keys.len()];
+            dot_rows(query, rows, scores);
+            let mut threshold = top.threshold();
+            for (&key, &score) in keys.iter().zip(scores.iter()) {
+                if score >= threshold {
+                    top.push(key, clamp(score));
+                    threshold = top.threshold();
+                }
+            }
+        }
+        top.into_sorted()
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        // hashbrown: one control byte plus the (key, slot) pair per bucket.
+        let map = self.slots.capacity() * (size_of::<(FaceKey, usize)>() + 1);
+        self.vectors.capacity() * size_of::<f16>() + self.keys.capacity() * size_of::<FaceKey>() + map
     }
 }
 
@@ -105,21 +149,7 @@ impl FaceIndex for ExactIndex {
     }
 
     fn remove(&self, key: FaceKey) -> Result<bool, IndexError> {
-        let mut flat = self.write();
-        let Some(slot) = flat.slots.remove(&key) else {
-            return Ok(false);
-        };
-        let last = flat.keys.len() - 1;
-        if slot != last {
-            let dim = self.dim;
-            flat.vectors.copy_within(last * dim..(last + 1) * dim, slot * dim);
-            let moved = flat.keys[last];
-            flat.keys[slot] = moved;
-            flat.slots.insert(moved, slot);
-        }
-        flat.keys.truncate(last);
-        flat.vectors.truncate(last * self.dim);
-        Ok(true)
+        Ok(self.write().remove(key, self.dim).is_some())
     }
 
     fn contains(&self, key: FaceKey) -> bool {
@@ -135,28 +165,11 @@ impl FaceIndex for ExactIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let flat = self.read();
-        let mut top = TopK::new(k);
-        let mut scores = [0f32; BLOCK];
-        for (rows, keys) in flat.vectors.chunks(BLOCK * self.dim).zip(flat.keys.chunks(BLOCK)) {
-            let scores = &mut scores[..keys.len()];
-            dot_rows(&query, rows, scores);
-            let mut threshold = top.threshold();
-            for (&key, &score) in keys.iter().zip(scores.iter()) {
-                if score >= threshold {
-                    top.push(key, clamp(score));
-                    threshold = top.threshold();
-                }
-            }
-        }
-        Ok(top.into_sorted())
+        Ok(self.read().search(&query, k, self.dim))
     }
 
     fn memory_bytes(&self) -> usize {
-        let flat = self.read();
-        // hashbrown: one control byte plus the (key, slot) pair per bucket.
-        let map = flat.slots.capacity() * (size_of::<(FaceKey, usize)>() + 1);
-        flat.vectors.capacity() * size_of::<f16>() + flat.keys.capacity() * size_of::<FaceKey>() + map
+        self.read().memory_bytes()
     }
 
     fn kind(&self) -> &'static str {

@@ -101,10 +101,32 @@ pub(crate) fn dot_rows(query: &[f32], rows: &[f16], out: &mut [f32]) {
     dot_rows_portable(query, rows, out);
 }
 
+/// Dot products of `query` with the rows of `rows` at `slots` (row `s` is `rows[s*dim..]`), written
+/// to `out` in the order of `slots`. Same kernel as [`dot_rows`], so the same row gives the same
+/// bits either way. Slots past the end score `-inf` (callers pass only slots they hold).
+pub(crate) fn dot_slots(query: &[f32], rows: &[f16], slots: &[u32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as for `dot_rows_avx2`: the portable loop compiled for AVX2, on a CPU that
+            // was just checked to have it.
+            unsafe { dot_slots_avx2(query, rows, slots, out) };
+            return;
+        }
+    }
+    dot_slots_portable(query, rows, slots, out);
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn dot_rows_avx2(query: &[f32], rows: &[f16], out: &mut [f32]) {
     dot_rows_portable(query, rows, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_slots_avx2(query: &[f32], rows: &[f16], slots: &[u32], out: &mut [f32]) {
+    dot_slots_portable(query, rows, slots, out);
 }
 
 #[inline(always)]
@@ -115,16 +137,62 @@ fn dot_rows_portable(query: &[f32], rows: &[f16], out: &mut [f32]) {
         return;
     }
     for (row, o) in rows.chunks_exact(dim).zip(out.iter_mut()) {
-        let mut acc = [0f32; LANES];
-        let (qc, rc) = (query.chunks_exact(LANES), row.chunks_exact(LANES));
-        let tail: f32 = qc.remainder().iter().zip(rc.remainder()).map(|(q, r)| q * widen(r.to_bits())).sum();
-        for (q, r) in qc.zip(rc) {
-            for i in 0..LANES {
-                acc[i] += q[i] * widen(r[i].to_bits());
+        *o = dot_row(query, row);
+    }
+}
+
+#[inline(always)]
+fn dot_slots_portable(query: &[f32], rows: &[f16], slots: &[u32], out: &mut [f32]) {
+    let dim = query.len();
+    for (i, (&slot, o)) in slots.iter().zip(out.iter_mut()).enumerate() {
+        // Candidates are scattered over the array: ask for a row a few candidates ahead so its
+        // cache lines arrive while this one is summed (the hardware prefetcher only follows a row
+        // once it is being read).
+        if let Some(&ahead) = slots.get(i + PREFETCH_AHEAD) {
+            prefetch_row(rows, ahead as usize * dim, dim);
+        }
+        let start = slot as usize * dim;
+        *o = match rows.get(start..start + dim) {
+            Some(row) => dot_row(query, row),
+            None => f32::NEG_INFINITY,
+        };
+    }
+}
+
+/// How many candidates ahead [`dot_slots`] prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Hints the cache to load `rows[start..start + dim]`; no effect on results, nothing when out of
+/// range.
+#[inline(always)]
+fn prefetch_row(rows: &[f16], start: usize, dim: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        if let Some(row) = rows.get(start..start + dim) {
+            // 64-byte cache lines hold 32 halves.
+            for line in row.chunks(32) {
+                // SAFETY: a prefetch never faults nor changes memory; the address is a live
+                // element of `rows`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>()) };
             }
         }
-        *o = acc.iter().sum::<f32>() + tail;
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (rows, start, dim);
+}
+
+#[inline(always)]
+fn dot_row(query: &[f32], row: &[f16]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (qc, rc) = (query.chunks_exact(LANES), row.chunks_exact(LANES));
+    let tail: f32 = qc.remainder().iter().zip(rc.remainder()).map(|(q, r)| q * widen(r.to_bits())).sum();
+    for (q, r) in qc.zip(rc) {
+        for i in 0..LANES {
+            acc[i] += q[i] * widen(r[i].to_bits());
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Decodes a stored row back to f32.

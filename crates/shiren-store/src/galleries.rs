@@ -78,6 +78,14 @@ pub struct NewFace<'a> {
     pub image: Option<(String, String)>,
 }
 
+impl<'a> NewFace<'a> {
+    /// A face of `external_id` with only its template: no attributes, photo hash, quality or
+    /// kept photo (bulk loads of templates made elsewhere, and tests).
+    pub fn template_only(gallery_id: &'a str, external_id: &'a str, template: &'a [u8]) -> Self {
+        Self { gallery_id, external_id, attributes_enc: None, template, source_hash: None, quality: None, image: None }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaceAdded {
     Added {

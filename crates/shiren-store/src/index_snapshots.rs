@@ -1,13 +1,13 @@
-//! Encrypted snapshots of the 1:N search graphs, kept in the object storage beside the images so
-//! that a starting node loads a gallery's graph instead of rebuilding it (minutes at a million
-//! faces) and any node can write or read them.
+//! Encrypted snapshots of the 1:N search indexes, kept in the object storage beside the images so
+//! that a starting node loads a gallery's index instead of reading and decoding every face from
+//! the database, and any node can write or read them.
 //!
 //! A snapshot is a cache, never the truth: it records the change-log number it is complete up
-//! to, and a node that loads it replays the log from there. The graph holds face templates, so it
+//! to, and a node that loads it replays the log from there. The index holds face templates, so it
 //! is sealed like them (AES-256-GCM, templates key), in chunks so that neither writing nor
-//! reading needs a second copy of a graph of gigabytes, each chunk bound to its gallery and its
+//! reading needs a second copy of an index of gigabytes, each chunk bound to its gallery and its
 //! place; a header chunk gives the number and the length, so a truncated, reordered or
-//! substituted object fails to open instead of loading part of a graph.
+//! substituted object fails to open instead of loading part of an index.
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -19,18 +19,18 @@ use crate::{Result, StoreError};
 /// Plaintext bytes per sealed chunk: 16 MiB, above S3's 5 MiB minimum part size.
 const CHUNK: usize = 16 << 20;
 const MAGIC: &[u8; 8] = b"SHRNIDX1";
-/// Magic, change number, graph length.
+/// Magic, change number, index length.
 const HEADER_LEN: usize = 8 + 8 + 8;
 const PREFIX: &str = "index-snapshots";
 
-/// A gallery's graph as of a change-log number.
+/// A gallery's index as of a change-log number.
 #[derive(Debug)]
 pub struct IndexSnapshot {
-    /// Every change up to this number is in the graph (later ones may be too: replaying them is
+    /// Every change up to this number is in the index (later ones may be too: replaying them is
     /// idempotent).
     pub seq: i64,
-    /// The graph's bytes (`GalleryIndex::snapshot` of shiren-index).
-    pub graph: Vec<u8>,
+    /// The index's bytes (`GalleryIndex::snapshot` of shiren-index).
+    pub bytes: Vec<u8>,
 }
 
 fn object_key(gallery_id: &str) -> ObjectPath {
@@ -48,16 +48,16 @@ fn chunk_context(gallery_id: &str, index: usize) -> String {
 impl ImageStore {
     /// Writes (or replaces) the snapshot of a gallery. The object appears whole or not at all
     /// (a multipart upload completes atomically on every backend object_store supports).
-    pub async fn put_index_snapshot(&self, gallery_id: &str, seq: i64, graph: &[u8]) -> Result<()> {
+    pub async fn put_index_snapshot(&self, gallery_id: &str, seq: i64, bytes: &[u8]) -> Result<()> {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&seq.to_le_bytes());
-        header.extend_from_slice(&(graph.len() as u64).to_le_bytes());
+        header.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         let mut upload = self.objects.put_multipart(&object_key(gallery_id)).await.map_err(objects_err)?;
         let mut parts = vec![self.keys.seal(Purpose::Templates, &header_context(gallery_id), &header)?];
         // The header joins the first chunk's part: a part must be large except the last.
         let mut written = Ok(());
-        for (index, chunk) in graph.chunks(CHUNK).enumerate() {
+        for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
             parts.push(self.keys.seal(Purpose::Templates, &chunk_context(gallery_id, index), chunk)?);
             let part: Vec<u8> = std::mem::take(&mut parts).concat();
             if let Err(e) = upload.put_part(PutPayload::from(part)).await {
@@ -96,20 +96,20 @@ impl ImageStore {
         }
         let seq = i64::from_le_bytes(field(8..16)?);
         let length = usize::try_from(u64::from_le_bytes(field(16..24)?))
-            .map_err(|_| corrupt(gallery_id, "graph too large for this machine"))?;
+            .map_err(|_| corrupt(gallery_id, "index too large for this machine"))?;
         let chunks = length.div_ceil(CHUNK);
         if sealed.len() != header_sealed + length + chunks * SEAL_OVERHEAD {
             return Err(corrupt(gallery_id, "length does not match its header"));
         }
-        let mut graph = Vec::with_capacity(length);
+        let mut bytes = Vec::with_capacity(length);
         let mut body = &sealed[header_sealed..];
         for index in 0..chunks {
             let plain = CHUNK.min(length - index * CHUNK);
             let (part, rest) = body.split_at(plain + SEAL_OVERHEAD);
-            graph.extend_from_slice(&self.keys.open(Purpose::Templates, &chunk_context(gallery_id, index), part)?);
+            bytes.extend_from_slice(&self.keys.open(Purpose::Templates, &chunk_context(gallery_id, index), part)?);
             body = rest;
         }
-        Ok(Some(IndexSnapshot { seq, graph }))
+        Ok(Some(IndexSnapshot { seq, bytes }))
     }
 
     /// Removes a gallery's snapshot (the gallery was deleted); one already gone is not an error.

@@ -350,15 +350,7 @@ fn a_data_directory_that_cannot_be_created_is_named() {
 }
 
 fn new_face<'a>(gallery_id: &'a str, external_id: &'a str, template: &'a [u8], source: &str) -> NewFace<'a> {
-    NewFace {
-        gallery_id,
-        external_id,
-        attributes_enc: None,
-        template,
-        source_hash: Some(source.to_string()),
-        quality: Some(0.9),
-        image: None,
-    }
+    NewFace { source_hash: Some(source.to_string()), quality: Some(0.9), ..NewFace::template_only(gallery_id, external_id, template) }
 }
 
 #[tokio::test]
@@ -492,10 +484,10 @@ async fn index_snapshots_round_trip_and_refuse_what_is_not_theirs() {
     objects.put_index_snapshot("g1", 42, &graph).await.unwrap();
     objects.put_index_snapshot("g2", 7, &[]).await.unwrap();
     let got = objects.get_index_snapshot("g1").await.unwrap().unwrap();
-    assert_eq!((got.seq, got.graph.len()), (42, graph.len()));
-    assert!(got.graph == graph);
+    assert_eq!((got.seq, got.bytes.len()), (42, graph.len()));
+    assert!(got.bytes == graph);
     let empty = objects.get_index_snapshot("g2").await.unwrap().unwrap();
-    assert_eq!((empty.seq, empty.graph.len()), (7, 0));
+    assert_eq!((empty.seq, empty.bytes.len()), (7, 0));
     let mut listed = objects.index_snapshot_galleries().await.unwrap();
     listed.sort();
     assert_eq!(listed, vec!["g1", "g2"]);

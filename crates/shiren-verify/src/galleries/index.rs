@@ -1,7 +1,7 @@
 //! This node's search index of every gallery, kept in step with the database.
 //!
 //! The faces table is the source of truth; this is a cache of it that any node can rebuild. At
-//! start the node reads the log head, then each gallery's graph snapshot when the object storage
+//! start the node reads the log head, then each gallery's index snapshot when the object storage
 //! holds one (see below) or else its faces, and builds each gallery's index; from then on it
 //! applies the change log after the number it has reached, before every search (one small query
 //! when nothing changed) and once a second in the background. Replaying is idempotent (face keys
@@ -10,8 +10,8 @@
 //! Search hits are looked up in the database afterwards, so a face removed anywhere is gone
 //! from every node's answers at once, even before its node's index has caught up.
 //!
-//! Snapshots: rebuilding a graph of a million faces takes minutes, so the graphs (not the small
-//! flat scans) are written, encrypted, to the object storage with the change number they are
+//! Snapshots: reading and opening a million faces from the database takes minutes, so the
+//! indexes of galleries past the flat scan (not the small ones) are written, encrypted, to the object storage with the change number they are
 //! complete up to: after a node built one from the database, and then when enough changes or any
 //! removal have accumulated, at most every [`SNAPSHOT_INTERVAL`]. Any node may write one (the
 //! last complete upload wins; each is valid at its own number). A snapshot that is missing,
@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use shiren_index::gallery::EXACT_LIMIT;
 use shiren_index::{FaceIndex, GalleryIndex, Hit};
 use shiren_store::images::ImageStore;
 use shiren_store::{ChangeOp, Store};
@@ -37,8 +36,8 @@ const PAGE: i64 = 20_000;
 /// Dimension of the face templates (ArcFace).
 pub const TEMPLATE_DIM: usize = 512;
 
-/// A graph's snapshot is rewritten at most this often (each write serialises and encrypts the
-/// whole graph: seconds at a million faces).
+/// A gallery's snapshot is rewritten at most this often (each write serialises and encrypts the
+/// whole index: seconds at a million faces).
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Changes to a gallery (or any removal, so that removed faces leave the stored snapshot) that
@@ -65,7 +64,8 @@ struct SnapshotMark {
 /// What a gallery's index holds on this node.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct IndexInfo {
-    /// `exact` (a flat scan, for small galleries) or `hnsw` (a graph, past the crossover).
+    /// `exact` (a flat scan, for small galleries) or `screened` (binary codes pick candidates
+    /// that are re-ranked exactly, past the crossover).
     pub kind: String,
     pub faces: usize,
     pub memory_bytes: usize,
@@ -75,7 +75,7 @@ pub struct IndexInfo {
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
     pub faces: usize,
-    /// Galleries whose graph came from a snapshot.
+    /// Galleries whose index came from a snapshot.
     pub from_snapshots: usize,
     /// Galleries built from their faces.
     pub from_database: usize,
@@ -85,11 +85,10 @@ pub struct LoadReport {
 /// The node's indexes.
 pub struct SearchIndexes {
     store: Store,
-    threads: usize,
     state: Arc<RwLock<State>>,
     /// One catch-up at a time; the others wait for it and find the work done.
     applying: tokio::sync::Mutex<()>,
-    /// Where graph snapshots are kept; `None` rebuilds every gallery from the database at start.
+    /// Where index snapshots are kept; `None` rebuilds every gallery from the database at start.
     snapshots: Option<ImageStore>,
     marks: Arc<Mutex<HashMap<String, SnapshotMark>>>,
     report: LoadReport,
@@ -148,14 +147,14 @@ impl SearchIndexes {
         }
         let mut indexes = Self {
             store,
-            threads,
             state: Arc::new(RwLock::new(State { applied, galleries })),
             applying: Default::default(),
             snapshots,
             marks: Arc::new(Mutex::new(marks)),
-            report: LoadReport::default(),
+            report,
         };
         indexes.catch_up().await?;
+        let report = &mut indexes.report;
         report.seconds = begun.elapsed().as_secs_f64();
         tracing::info!(
             faces = report.faces,
@@ -164,7 +163,6 @@ impl SearchIndexes {
             seconds = report.seconds,
             "gallery indexes built"
         );
-        indexes.report = report;
         Ok(Arc::new(indexes))
     }
 
@@ -173,8 +171,8 @@ impl SearchIndexes {
         &self.report
     }
 
-    /// Writes the snapshot of every graph that is due one (see the module text); `force` writes
-    /// every graph's now. Returns how many were written. A failure is logged and left for the
+    /// Writes the snapshot of every gallery index that is due one (see the module text); `force`
+    /// writes every one's now. Returns how many were written. A failure is logged and left for the
     /// next round: the snapshot is only a shortcut.
     pub async fn write_snapshots(&self, force: bool) -> usize {
         let Some(objects) = &self.snapshots else { return 0 };
@@ -213,7 +211,7 @@ impl SearchIndexes {
         gallery_id: &str,
         index: Arc<GalleryIndex>,
     ) -> Result<bool, Error> {
-        // Everything up to the number read before the graph is written out is in it (a change's
+        // Everything up to the number read before the index is written out is in it (a change's
         // number is recorded only after it is applied); later changes that make it in too are
         // replayed harmlessly by whoever loads it.
         let seq = self.applied();
@@ -221,15 +219,11 @@ impl SearchIndexes {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(gallery_id.to_string(), SnapshotMark { at: Some(Instant::now()), ..Default::default() });
-        let Some(graph) = tokio::task::spawn_blocking(move || index.snapshot())
-            .await
-            .map_err(Error::internal)?
-            .map_err(Error::internal)?
-        else {
+        let Some(bytes) = tokio::task::spawn_blocking(move || index.snapshot()).await.map_err(Error::internal)? else {
             return Ok(false);
         };
-        objects.put_index_snapshot(gallery_id, seq, &graph).await?;
-        drop(graph);
+        objects.put_index_snapshot(gallery_id, seq, &bytes).await?;
+        drop(bytes);
         // Deleted meanwhile (by a node that deleted the old snapshot before this upload ended)?
         if self.store.gallery(gallery_id).await?.is_none_or(|g| g.id != gallery_id) {
             objects.delete_index_snapshot(gallery_id).await?;
@@ -257,14 +251,13 @@ impl SearchIndexes {
                 return Ok(());
             }
             let (state, marks) = (Arc::clone(&self.state), Arc::clone(&self.marks));
-            let threads = self.threads;
             // Index work is CPU work: off the async threads.
-            let dropped = tokio::task::spawn_blocking(move || apply(&state, &marks, changes, threads))
+            let dropped = tokio::task::spawn_blocking(move || apply(&state, &marks, changes))
                 .await
                 .map_err(Error::internal)??;
             if let Some(objects) = &self.snapshots {
                 for gallery_id in dropped {
-                    // The gallery's faces are gone from the database; their graph goes too.
+                    // The gallery's faces are gone from the database; their snapshot goes too.
                     objects.delete_index_snapshot(&gallery_id).await?;
                 }
             }
@@ -322,7 +315,6 @@ fn apply(
     state: &RwLock<State>,
     marks: &Mutex<HashMap<String, SnapshotMark>>,
     changes: Vec<shiren_store::GalleryChange>,
-    threads: usize,
 ) -> Result<Vec<String>, Error> {
     let mut dropped = Vec::new();
     for change in changes {
@@ -346,8 +338,7 @@ fn apply(
                         match state.galleries.get(&change.gallery_id) {
                             Some(index) => Arc::clone(index),
                             None => {
-                                let index = GalleryIndex::with_limit(TEMPLATE_DIM, EXACT_LIMIT, threads)
-                                    .map_err(Error::internal)?;
+                                let index = GalleryIndex::new(TEMPLATE_DIM).map_err(Error::internal)?;
                                 let index = Arc::new(index);
                                 state.galleries.insert(change.gallery_id.clone(), Arc::clone(&index));
                                 index
@@ -408,7 +399,7 @@ async fn load_snapshot(
     }
     let seq = snapshot.seq;
     let loaded =
-        tokio::task::spawn_blocking(move || GalleryIndex::from_snapshot(TEMPLATE_DIM, &snapshot.graph, threads)).await;
+        tokio::task::spawn_blocking(move || GalleryIndex::from_snapshot(TEMPLATE_DIM, &snapshot.bytes, threads)).await;
     match loaded {
         Ok(Ok(index)) => Some((index, seq)),
         Ok(Err(e)) => {
@@ -457,22 +448,14 @@ mod tests {
 
     async fn add(store: &Store, gallery_id: &str, external_id: &str, vector: &[f32]) -> i64 {
         let template = bytes_of(vector);
-        let face = NewFace {
-            gallery_id,
-            external_id,
-            attributes_enc: None,
-            template: &template,
-            source_hash: None,
-            quality: None,
-            image: None,
-        };
+        let face = NewFace::template_only(gallery_id, external_id, &template);
         match store.add_face(&face).await.unwrap() {
             FaceAdded::Added { face_key, .. } => face_key,
             other => panic!("{other:?}"),
         }
     }
 
-    /// A graph-sized gallery: built from the database once, then loaded from its snapshot with the
+    /// A gallery past the flat scan: built from the database once, then loaded from its snapshot with the
     /// changes made since replayed; unusable snapshots are ignored, and deleted ones go with their
     /// gallery.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,9 +464,9 @@ mod tests {
         let store = Store::connect(&Store::sqlite_url(dir.path()), Keyring::from_bytes([3; 32])).await.unwrap();
         let objects = ImageStore::local(&dir.path().join("objects"), store.keys().clone()).unwrap();
         let gallery = store.create_gallery("big", "").await.unwrap().unwrap();
-        let synthetic = Gallery::generate(10_600, 1..=5, 17);
+        let synthetic = Gallery::generate(1_000, 1..=5, 17);
         let faces = synthetic.faces();
-        assert!(faces.len() > EXACT_LIMIT, "{} faces", faces.len());
+        assert!(faces.len() > shiren_index::gallery::EXACT_LIMIT, "{} faces", faces.len());
         let persons: Vec<String> = (0..synthetic.identities()).map(|i| format!("p{i}")).collect();
         let mut keys = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(5000) {
@@ -491,15 +474,7 @@ mod tests {
             let batch: Vec<NewFace> = chunk
                 .iter()
                 .zip(&templates)
-                .map(|(face, template)| NewFace {
-                    gallery_id: &gallery.id,
-                    external_id: &persons[face.identity as usize],
-                    attributes_enc: None,
-                    template,
-                    source_hash: None,
-                    quality: None,
-                    image: None,
-                })
+                .map(|(face, template)| NewFace::template_only(&gallery.id, &persons[face.identity as usize], template))
                 .collect();
             for added in store.add_faces(&batch).await.unwrap() {
                 let FaceAdded::Added { face_key, .. } = added else { panic!("{added:?}") };
@@ -509,8 +484,8 @@ mod tests {
 
         let built = SearchIndexes::load(store.clone(), 2, Some(objects.clone())).await.unwrap();
         assert_eq!((built.load_report().from_database, built.load_report().from_snapshots), (1, 0));
-        assert_eq!(built.info(&gallery.id).kind, "hnsw");
-        assert_eq!(built.write_snapshots(false).await, 1, "a graph built from the database is due at once");
+        assert_eq!(built.info(&gallery.id).kind, "screened");
+        assert_eq!(built.write_snapshots(false).await, 1, "an index built from the database is due at once");
         assert_eq!(built.write_snapshots(false).await, 0, "and then not again until changes accumulate");
 
         // Changes after the snapshot: one face removed, one added.
@@ -527,12 +502,8 @@ mod tests {
         assert_eq!(index.len(), faces.len());
         for (i, face) in faces.iter().enumerate().step_by(997) {
             let probe = synthetic.probe(face.identity, i as u64);
-            // The same graph with the same changes replayed: the same same-person hits.
-            let strong = |hits: Vec<Hit>| hits.into_iter().filter(|h| h.similarity >= 0.5).collect::<Vec<_>>();
-            assert_eq!(
-                strong(loaded.search(&gallery.id, &probe, 5).unwrap()),
-                strong(built.search(&gallery.id, &probe, 5).unwrap())
-            );
+            // The same index with the same changes replayed: the same hits.
+            assert_eq!(loaded.search(&gallery.id, &probe, 5).unwrap(), built.search(&gallery.id, &probe, 5).unwrap());
         }
         assert_eq!(loaded.search(&gallery.id, &fresh, 1).unwrap()[0].key, added as u64);
 
@@ -544,10 +515,10 @@ mod tests {
         assert_eq!(rebuilt.load_report().from_database, 1);
         assert!(!rebuilt.gallery(&gallery.id).unwrap().contains(removed as u64));
         let head = store.gallery_log_head().await.unwrap();
-        let graph = rebuilt.gallery(&gallery.id).unwrap().snapshot().unwrap().unwrap();
-        objects.put_index_snapshot(&gallery.id, head + 10, &graph).await.unwrap();
-        objects.put_index_snapshot("gone-gallery", 1, &graph).await.unwrap();
-        drop(graph);
+        let bytes = rebuilt.gallery(&gallery.id).unwrap().snapshot().unwrap();
+        objects.put_index_snapshot(&gallery.id, head + 10, &bytes).await.unwrap();
+        objects.put_index_snapshot("gone-gallery", 1, &bytes).await.unwrap();
+        drop(bytes);
         let rebuilt = SearchIndexes::load(store.clone(), 2, Some(objects.clone())).await.unwrap();
         assert_eq!(rebuilt.load_report().from_database, 1);
         assert_eq!(objects.index_snapshot_galleries().await.unwrap(), vec![gallery.id.clone()], "orphan swept");
