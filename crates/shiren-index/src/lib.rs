@@ -65,6 +65,6 @@ pub trait FaceIndex: Send + Sync {
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, IndexError>;
     /// Heap memory held by the index, in bytes (approximate for the graph's allocator).
     fn memory_bytes(&self) -> usize;
-    /// `"exact"` or `"hnsw"`.
+    /// `"exact"`, `"screened"` or `"hnsw"`.
     fn kind(&self) -> &'static str;
 }

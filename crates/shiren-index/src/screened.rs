@@ -141,9 +141,7 @@ impl ScreenedIndex {
     pub fn to_bytes(&self) -> Vec<u8> {
         let inner = self.read();
         let faces = inner.flat.keys.len();
-        let mut out = Vec::with_capacity(
-            SNAPSHOT_HEADER + faces * (8 + self.dim * 2) + inner.codes.len() * 8,
-        );
+        let mut out = Vec::with_capacity(SNAPSHOT_HEADER + faces * (8 + self.dim * 2) + inner.codes.len() * 8);
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&(self.dim as u64).to_le_bytes());
         out.extend_from_slice(&(self.rotation.bits() as u64).to_le_bytes());
@@ -161,7 +159,8 @@ impl ScreenedIndex {
     pub fn from_bytes(dim: usize, bytes: &[u8], params: ScreenParams, threads: usize) -> Result<Self, IndexError> {
         let corrupt = |what: &str| IndexError::Snapshot(what.to_string());
         let index = Self::new(dim, params)?;
-        let (header, body) = bytes.split_at_checked(SNAPSHOT_HEADER).ok_or_else(|| corrupt("shorter than its header"))?;
+        let (header, body) =
+            bytes.split_at_checked(SNAPSHOT_HEADER).ok_or_else(|| corrupt("shorter than its header"))?;
         let field = |i: usize| u64::from_le_bytes(header[8 + 8 * i..16 + 8 * i].try_into().unwrap_or_default());
         if &header[..8] != SNAPSHOT_MAGIC {
             return Err(corrupt("not a screened-index snapshot"));
@@ -185,10 +184,8 @@ impl ScreenedIndex {
         let (vectors, codes) = rest.split_at(lengths.1);
         let mut inner = Inner::default();
         inner.flat.reserve(faces, dim);
-        inner.flat.vectors = vectors
-            .chunks_exact(2)
-            .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
-            .collect();
+        inner.flat.vectors =
+            vectors.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]]))).collect();
         if inner.flat.vectors.iter().any(|h| !h.is_finite()) {
             return Err(IndexError::NonFinite);
         }
@@ -318,14 +315,14 @@ impl FaceIndex for ScreenedIndex {
 }
 
 thread_local! {
-    /// Per-thread buffers of the candidate pass (a million faces need 2 MB of distances; reused,
+    /// Per-thread buffers of the candidate pass (a million faces need 4 MB of distances; reused,
     /// not reallocated per search).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 #[derive(Default)]
 struct Scratch {
-    distances: Vec<u16>,
+    distances: Vec<u32>,
     histogram: Vec<u32>,
     slots: Vec<u32>,
 }
@@ -333,7 +330,15 @@ struct Scratch {
 impl Scratch {
     /// The slots of the `wanted` codes closest to `probe` (more when several tie at the cut-off
     /// distance), in slot order.
-    fn candidates(&mut self, codes: &[u64], probe: &[u64], words: usize, faces: usize, wanted: usize, bits: usize) -> &[u32] {
+    fn candidates(
+        &mut self,
+        codes: &[u64],
+        probe: &[u64],
+        words: usize,
+        faces: usize,
+        wanted: usize,
+        bits: usize,
+    ) -> &[u32] {
         self.slots.clear();
         if wanted >= faces {
             self.slots.extend(0..faces as u32);
@@ -353,14 +358,14 @@ impl Scratch {
                 break;
             }
         }
-        let cut = cut as u16;
+        let cut = cut as u32;
         self.slots.extend(self.distances.iter().enumerate().filter(|&(_, &d)| d <= cut).map(|(slot, _)| slot as u32));
         &self.slots
     }
 }
 
 /// Hamming distance of `probe` to every code, and their histogram.
-fn hamming_scan(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
+fn hamming_scan(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("popcnt") {
@@ -375,19 +380,19 @@ fn hamming_scan(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-fn hamming_scan_popcnt(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
+fn hamming_scan_popcnt(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
     hamming_scan_portable(codes, probe, distances, histogram);
 }
 
 #[inline(always)]
-fn hamming_scan_portable(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
+fn hamming_scan_portable(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
     match probe.len() {
         8 => hamming_fixed::<8>(codes, probe, distances, histogram),
         16 => hamming_fixed::<16>(codes, probe, distances, histogram),
         words => {
             for (code, d) in codes.chunks_exact(words.max(1)).zip(distances.iter_mut()) {
                 let distance: u32 = code.iter().zip(probe).map(|(a, b)| (a ^ b).count_ones()).sum();
-                *d = distance as u16;
+                *d = distance;
                 if let Some(bucket) = histogram.get_mut(distance as usize) {
                     *bucket += 1;
                 }
@@ -398,7 +403,7 @@ fn hamming_scan_portable(codes: &[u64], probe: &[u64], distances: &mut [u16], hi
 
 /// The loop above for a code length known at compile time, so it unrolls.
 #[inline(always)]
-fn hamming_fixed<const WORDS: usize>(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
+fn hamming_fixed<const WORDS: usize>(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
     let Ok(probe) = <&[u64; WORDS]>::try_from(probe) else {
         return;
     };
@@ -407,7 +412,7 @@ fn hamming_fixed<const WORDS: usize>(codes: &[u64], probe: &[u64], distances: &m
         for i in 0..WORDS {
             distance += (code[i] ^ probe[i]).count_ones();
         }
-        *d = distance as u16;
+        *d = distance;
         if let Some(bucket) = histogram.get_mut(distance as usize) {
             *bucket += 1;
         }

@@ -8,7 +8,8 @@
 //!   unrelated directions have a cosine ≈ N(0, 0.09): the impostor spread that the published
 //!   ArcFace operating points imply (FAR 1e-3 near cosine 0.28 is 3.1 standard deviations of 0.09;
 //!   isotropic 512-d vectors, spread 0.044, would put 1e-3 at 0.14 and 0.28 near 1e-10). The
-//!   lower effective dimension (≈ 120) is also what lets graph search work on real galleries.
+//!   lower effective dimension (≈ 120) is still high enough to defeat graph routing (see
+//!   `screened`).
 //! - Each identity has a centre: such a direction, normalised.
 //! - Each face of an identity is `a·centre + √(1−a²)·u`, with `u` a unit vector of the same
 //!   shape orthogonal to the centre, so its cosine to the centre is exactly `a`. `a` is drawn per

@@ -350,7 +350,11 @@ fn a_data_directory_that_cannot_be_created_is_named() {
 }
 
 fn new_face<'a>(gallery_id: &'a str, external_id: &'a str, template: &'a [u8], source: &str) -> NewFace<'a> {
-    NewFace { source_hash: Some(source.to_string()), quality: Some(0.9), ..NewFace::template_only(gallery_id, external_id, template) }
+    NewFace {
+        source_hash: Some(source.to_string()),
+        quality: Some(0.9),
+        ..NewFace::template_only(gallery_id, external_id, template)
+    }
 }
 
 #[tokio::test]

@@ -48,10 +48,8 @@ async fn fill(service: &Service, gallery: &str, identities: u32) -> usize {
         .map(|f| (format!("synthetic-{}", f.identity), f.vector.iter().flat_map(|v| v.to_le_bytes()).collect()))
         .collect();
     for chunk in faces.chunks(2000) {
-        let batch: Vec<NewFace> = chunk
-            .iter()
-            .map(|(person, template)| NewFace::template_only(gallery, person, template))
-            .collect();
+        let batch: Vec<NewFace> =
+            chunk.iter().map(|(person, template)| NewFace::template_only(gallery, person, template)).collect();
         service.services().store.add_faces(&batch).await.expect("synthetic faces stored");
     }
     faces.len()
