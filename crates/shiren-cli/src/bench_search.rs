@@ -81,6 +81,8 @@ const MATCH_SIMILARITY: f32 = 0.5;
 const FACES_PER_IDENTITY: std::ops::RangeInclusive<u32> = 1..=5;
 
 pub fn run(model_dir: &Option<PathBuf>, args: &SearchBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.faces.iter().all(|&n| n > 0), "--faces: every gallery size must be at least 1");
+    anyhow::ensure!(args.queries > 0, "--queries must be at least 1");
     let real = if args.no_real_faces { None } else { Some(RealFaces::embed(model_dir)?) };
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let k = args.k.max(1);

@@ -1,7 +1,7 @@
 //! [`ExactIndex`]: every query compared with every stored face.
 //!
 //! Hand-written rather than taken from a library: a flat scan is a few lines, exact by
-//! construction, and the fastest choice for a few thousand faces (measured crossover in
+//! construction, and the fastest choice up to a few thousand faces (measured in
 //! [`crate::gallery::EXACT_LIMIT`]). Faces are kept as f16 in one contiguous array (1 KiB per
 //! 512-d face, read front to back at memory bandwidth), with a parallel key array and a key → slot
 //! map; removal moves the last face into the freed slot so the array stays dense.

@@ -12,11 +12,12 @@ use crate::{FaceIndex, FaceKey, Hit, IndexError, ScreenParams, ScreenedIndex};
 /// Faces up to which a search scans every face exactly; past it, codes pick the candidates.
 ///
 /// Equal to the smallest re-ranking budget ([`ScreenParams::candidates`]): below it every face
-/// would be a candidate anyway, so the plain scan gives the same answer with less work. Above it
-/// the codes are already the faster path: `shiren bench search --faces 5000,10000,20000,50000
-/// --index screened` (release, one query thread, this 2-core AVX-512 VM) measured p50 0.14 ms
-/// against the exact scan's 0.24 ms at 5,000 faces, 0.21 against 0.98 ms at 20,000, with
-/// recall@10 1.000 and 0.9999.
+/// would be a candidate anyway, so the plain scan gives the same answer with less work. Measured
+/// with `shiren bench search --faces 2000,2500,3000,4000,5000 --queries 2000 --exact-queries 2000
+/// --index screened --no-real-faces` (release, one query thread, this 2-core VM): p50 exact scan
+/// against codes 0.09 / 0.10 ms at 2,000 faces, 0.12 / 0.12 at 2,500, 0.18 / 0.13 at 4,000,
+/// 0.23 / 0.14 at 5,000, recall@10 1.000 throughout. The two meet near 2,500 faces; between
+/// 2,000 and 2,500 they differ by under 0.02 ms.
 pub const EXACT_LIMIT: usize = crate::screened::MIN_CANDIDATES;
 
 pub struct GalleryIndex {

@@ -6,7 +6,7 @@
 //! with an effective dimension near 120, the case where greedy graph routing loses its way. HNSW
 //! (M 32, ef_search 512) still missed one same-person face in ten at a million faces while costing
 //! 17 ms a probe. A sign code does not route, it compares every face: its cost grows linearly but
-//! at 64 bytes a face instead of 1 KiB, and what it misses is bounded by the code's noise, not by
+//! at 128 bytes a face instead of 1 KiB, and what it misses is bounded by the code's noise, not by
 //! the graph's shape. Measured against HNSW with `shiren bench search` (figures in the README).
 //!
 //! How a face is coded: its unit vector is zero-padded to a power of two, turned by a fixed
@@ -65,6 +65,17 @@ impl ScreenParams {
     }
 }
 
+/// Largest dimension and code length: distances are counted in u16 (half the scratch memory of
+/// u32 per searching thread), and 32,768 bits is far past any useful code.
+const MAX_DIM: usize = 16_384;
+const MAX_CODE_BITS: usize = 32_768;
+
+/// Faces an index holds at most: slots are u32.
+const MAX_FACES: usize = u32::MAX as usize;
+
+/// Rows whose stored codes are recomputed to check a snapshot's codes.
+const CODE_SAMPLE: usize = 64;
+
 /// The default re-ranking budget's floor: even a small gallery's search re-ranks this many.
 pub const MIN_CANDIDATES: usize = 2_000;
 
@@ -98,6 +109,9 @@ impl ScreenedIndex {
         if dim == 0 {
             return Err(IndexError::ZeroDimension);
         }
+        if dim > MAX_DIM {
+            return Err(IndexError::Limit(format!("{dim} dimensions, at most {MAX_DIM}")));
+        }
         Ok(Self { dim, params, rotation: Rotation::new(dim, params.code_bits), inner: RwLock::new(Inner::default()) })
     }
 
@@ -114,6 +128,9 @@ impl ScreenedIndex {
         let mut inner = Inner::default();
         inner.flat.reserve(items.size_hint().0, dim);
         for (key, vector) in items {
+            if inner.flat.keys.len() >= MAX_FACES {
+                return Err(IndexError::Limit(format!("more than {MAX_FACES} faces")));
+            }
             inner.flat.push(key, &normalised(&vector, dim)?)?;
         }
         let faces = inner.flat.keys.len();
@@ -139,23 +156,32 @@ impl ScreenedIndex {
     /// [`ScreenedIndex::from_bytes`] can tell whether the codes are still valid. Nothing of a
     /// removed face is in it (removal keeps the arrays dense).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let inner = self.read();
-        let faces = inner.flat.keys.len();
-        let mut out = Vec::with_capacity(SNAPSHOT_HEADER + faces * (8 + self.dim * 2) + inner.codes.len() * 8);
+        // Copied under the lock (a memcpy: ~0.1 s at a million faces) and encoded outside it, so
+        // a change waiting for the write lock does not hold up searches for the whole encoding.
+        let (keys, vectors, codes) = {
+            let inner = self.read();
+            (inner.flat.keys.clone(), inner.flat.vectors.clone(), inner.codes.clone())
+        };
+        let faces = keys.len();
+        let mut out = Vec::with_capacity(SNAPSHOT_HEADER + faces * 8 + vectors.len() * 2 + codes.len() * 8);
         out.extend_from_slice(SNAPSHOT_MAGIC);
         out.extend_from_slice(&(self.dim as u64).to_le_bytes());
         out.extend_from_slice(&(self.rotation.bits() as u64).to_le_bytes());
         out.extend_from_slice(&ROTATION_SEED.to_le_bytes());
         out.extend_from_slice(&(faces as u64).to_le_bytes());
-        inner.flat.keys.iter().for_each(|key| out.extend_from_slice(&key.to_le_bytes()));
-        inner.flat.vectors.iter().for_each(|half| out.extend_from_slice(&half.to_bits().to_le_bytes()));
-        inner.codes.iter().for_each(|word| out.extend_from_slice(&word.to_le_bytes()));
+        keys.iter().for_each(|key| out.extend_from_slice(&key.to_le_bytes()));
+        drop(keys);
+        vectors.iter().for_each(|half| out.extend_from_slice(&half.to_bits().to_le_bytes()));
+        drop(vectors);
+        codes.iter().for_each(|word| out.extend_from_slice(&word.to_le_bytes()));
         out
     }
 
     /// An index from [`ScreenedIndex::to_bytes`]. The bytes are checked (layout, lengths, keys,
-    /// finite values), not trusted; codes made with another length or rotation are recomputed
-    /// on `threads` threads.
+    /// finite unit vectors), not trusted. The stored codes are used only when they were made
+    /// with this length and rotation seed and a sample of them recomputes to the same bits (so a
+    /// change to the coding can never serve stale codes); otherwise every code is recomputed on
+    /// `threads` threads.
     pub fn from_bytes(dim: usize, bytes: &[u8], params: ScreenParams, threads: usize) -> Result<Self, IndexError> {
         let corrupt = |what: &str| IndexError::Snapshot(what.to_string());
         let index = Self::new(dim, params)?;
@@ -170,24 +196,37 @@ impl ScreenedIndex {
         }
         let (bits, seed) = (field(1) as usize, field(2));
         let faces = usize::try_from(field(3)).map_err(|_| corrupt("face count"))?;
+        if faces > MAX_FACES {
+            return Err(IndexError::Limit(format!("{faces} faces, at most {MAX_FACES}")));
+        }
         let stored_words = bits / 64;
         let lengths = faces
             .checked_mul(8)
             .zip(faces.checked_mul(dim * 2))
-            .zip(faces.checked_mul(stored_words * 8))
+            .zip(faces.checked_mul(stored_words).and_then(|w| w.checked_mul(8)))
             .map(|((k, v), c)| (k, v, c))
             .ok_or_else(|| corrupt("face count"))?;
-        if bits % 64 != 0 || body.len() != lengths.0 + lengths.1 + lengths.2 {
+        let total = lengths.0.checked_add(lengths.1).and_then(|n| n.checked_add(lengths.2));
+        if bits % 64 != 0 || total != Some(body.len()) {
             return Err(corrupt("length does not match its face count"));
         }
         let (keys, rest) = body.split_at(lengths.0);
         let (vectors, codes) = rest.split_at(lengths.1);
         let mut inner = Inner::default();
-        inner.flat.reserve(faces, dim);
+        inner.flat.keys.reserve(faces);
+        inner.flat.slots.reserve(faces);
         inner.flat.vectors =
             vectors.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]]))).collect();
         if inner.flat.vectors.iter().any(|h| !h.is_finite()) {
             return Err(IndexError::NonFinite);
+        }
+        // Every stored row is a unit vector rounded to f16: a row far off unit length would
+        // score wrongly (and be clamped to 1.0 against every probe).
+        for row in inner.flat.vectors.chunks_exact(dim) {
+            let norm: f32 = row.iter().map(|h| h.to_f32() * h.to_f32()).sum();
+            if (norm - 1.0).abs() > 0.01 {
+                return Err(corrupt("a stored vector is not of unit length"));
+            }
         }
         for (slot, key) in keys.chunks_exact(8).enumerate() {
             let key = u64::from_le_bytes(key.try_into().unwrap_or_default());
@@ -200,13 +239,36 @@ impl ScreenedIndex {
         let words = index.rotation.words();
         if bits == index.rotation.bits() && seed == ROTATION_SEED {
             inner.codes = codes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
-        } else {
+        }
+        if inner.codes.len() != faces * words || !index.codes_agree(&inner, CODE_SAMPLE) {
+            tracing::info!(faces, "index snapshot: its codes were made another way; recomputing them");
             inner.codes = vec![0u64; faces * words];
             let rows: Vec<&[half::f16]> = inner.flat.vectors.chunks_exact(dim).collect();
             index.code_rows(&rows, &mut inner.codes, threads);
         }
         *index.write() = inner;
         Ok(index)
+    }
+
+    /// Whether the codes of up to `sample` rows, spread over the index, are what this index's
+    /// rotation makes of their vectors.
+    fn codes_agree(&self, inner: &Inner, sample: usize) -> bool {
+        let (faces, words) = (inner.flat.keys.len(), self.rotation.words());
+        let step = faces.div_ceil(sample.max(1)).max(1);
+        let mut work = self.rotation.workspace();
+        let mut code = vec![0u64; words];
+        (0..faces).step_by(step).all(|slot| {
+            let row = &inner.flat.vectors[slot * self.dim..(slot + 1) * self.dim];
+            self.rotation.code(&crate::vector::widen_row(row), &mut work, &mut code);
+            inner.codes.get(slot * words..(slot + 1) * words) == Some(&code[..])
+        })
+    }
+
+    /// Every face's code is what its stored vector codes to (tests).
+    #[cfg(test)]
+    fn codes_match_vectors(&self) -> bool {
+        let inner = self.read();
+        inner.codes.len() == inner.flat.keys.len() * self.rotation.words() && self.codes_agree(&inner, usize::MAX)
     }
 
     /// Codes of `rows` (stored vectors) into `codes`, on `threads` threads.
@@ -245,6 +307,9 @@ impl FaceIndex for ScreenedIndex {
         let mut code = vec![0u64; self.rotation.words()];
         self.rotation.code(&stored, &mut self.rotation.workspace(), &mut code);
         let mut inner = self.write();
+        if inner.flat.keys.len() >= MAX_FACES {
+            return Err(IndexError::Limit(format!("the index holds {MAX_FACES} faces already")));
+        }
         inner.flat.push(key, &unit)?;
         inner.codes.extend_from_slice(&code);
         Ok(())
@@ -276,14 +341,14 @@ impl FaceIndex for ScreenedIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let words = self.rotation.words();
-        let mut code = vec![0u64; words];
-        self.rotation.code(&query, &mut self.rotation.workspace(), &mut code);
         let inner = self.read();
         let faces = inner.flat.keys.len();
         if faces <= self.params.exact_below {
             return Ok(inner.flat.search(&query, k, self.dim));
         }
+        let words = self.rotation.words();
+        let mut code = vec![0u64; words];
+        self.rotation.code(&query, &mut self.rotation.workspace(), &mut code);
         let wanted = self.params.candidates_for(faces).max(k);
         SCRATCH.with_borrow_mut(|scratch| {
             let slots = scratch.candidates(&inner.codes, &code, words, faces, wanted, self.rotation.bits());
@@ -315,21 +380,21 @@ impl FaceIndex for ScreenedIndex {
 }
 
 thread_local! {
-    /// Per-thread buffers of the candidate pass (a million faces need 4 MB of distances; reused,
+    /// Per-thread buffers of the candidate pass (a million faces need 2 MB of distances; reused,
     /// not reallocated per search).
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 #[derive(Default)]
 struct Scratch {
-    distances: Vec<u32>,
+    distances: Vec<u16>,
     histogram: Vec<u32>,
     slots: Vec<u32>,
 }
 
 impl Scratch {
-    /// The slots of the `wanted` codes closest to `probe` (more when several tie at the cut-off
-    /// distance), in slot order.
+    /// The slots of the `wanted` codes closest to `probe` (ties at the cut-off distance broken
+    /// by slot), in slot order.
     fn candidates(
         &mut self,
         codes: &[u64],
@@ -349,23 +414,31 @@ impl Scratch {
         self.histogram.clear();
         self.histogram.resize(bits + 1, 0);
         hamming_scan(&codes[..faces * words], probe, &mut self.distances, &mut self.histogram);
+        // The cut: the distance at which the codes at or below it reach `wanted`. All codes
+        // below it are taken and, of those at it, only as many as are still wanted (the first in
+        // slot order), so a crowd of identical codes cannot inflate the re-ranking.
         let mut cut = 0usize;
-        let mut taken = 0usize;
+        let mut below = 0usize;
         for (distance, &count) in self.histogram.iter().enumerate() {
-            taken += count as usize;
             cut = distance;
-            if taken >= wanted {
+            if below + count as usize >= wanted {
                 break;
             }
+            below += count as usize;
         }
-        let cut = cut as u32;
-        self.slots.extend(self.distances.iter().enumerate().filter(|&(_, &d)| d <= cut).map(|(slot, _)| slot as u32));
+        let (cut, mut at_cut) = (cut as u16, wanted.saturating_sub(below));
+        for (slot, &distance) in self.distances.iter().enumerate() {
+            if distance < cut || (distance == cut && at_cut > 0) {
+                at_cut -= usize::from(distance == cut);
+                self.slots.push(slot as u32);
+            }
+        }
         &self.slots
     }
 }
 
 /// Hamming distance of `probe` to every code, and their histogram.
-fn hamming_scan(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
+fn hamming_scan(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("popcnt") {
@@ -380,19 +453,19 @@ fn hamming_scan(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-fn hamming_scan_popcnt(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
+fn hamming_scan_popcnt(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
     hamming_scan_portable(codes, probe, distances, histogram);
 }
 
 #[inline(always)]
-fn hamming_scan_portable(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
+fn hamming_scan_portable(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
     match probe.len() {
         8 => hamming_fixed::<8>(codes, probe, distances, histogram),
         16 => hamming_fixed::<16>(codes, probe, distances, histogram),
         words => {
             for (code, d) in codes.chunks_exact(words.max(1)).zip(distances.iter_mut()) {
                 let distance: u32 = code.iter().zip(probe).map(|(a, b)| (a ^ b).count_ones()).sum();
-                *d = distance;
+                *d = distance as u16;
                 if let Some(bucket) = histogram.get_mut(distance as usize) {
                     *bucket += 1;
                 }
@@ -403,7 +476,7 @@ fn hamming_scan_portable(codes: &[u64], probe: &[u64], distances: &mut [u32], hi
 
 /// The loop above for a code length known at compile time, so it unrolls.
 #[inline(always)]
-fn hamming_fixed<const WORDS: usize>(codes: &[u64], probe: &[u64], distances: &mut [u32], histogram: &mut [u32]) {
+fn hamming_fixed<const WORDS: usize>(codes: &[u64], probe: &[u64], distances: &mut [u16], histogram: &mut [u32]) {
     let Ok(probe) = <&[u64; WORDS]>::try_from(probe) else {
         return;
     };
@@ -412,7 +485,7 @@ fn hamming_fixed<const WORDS: usize>(codes: &[u64], probe: &[u64], distances: &m
         for i in 0..WORDS {
             distance += (code[i] ^ probe[i]).count_ones();
         }
-        *d = distance;
+        *d = distance as u16;
         if let Some(bucket) = histogram.get_mut(distance as usize) {
             *bucket += 1;
         }
@@ -431,7 +504,8 @@ struct Rotation {
 impl Rotation {
     fn new(dim: usize, code_bits: usize) -> Self {
         let padded = dim.next_power_of_two().max(64);
-        let blocks = code_bits.div_ceil(padded).max(1);
+        // At most MAX_CODE_BITS, so that a distance fits the u16 the scan counts in.
+        let blocks = code_bits.div_ceil(padded).clamp(1, (MAX_CODE_BITS / padded).max(1));
         let mut state = ROTATION_SEED;
         let mut next_sign = move || {
             // splitmix64: one well-mixed bit per call is plenty for a sign.
@@ -537,7 +611,7 @@ mod tests {
     #[test]
     fn same_answers_as_the_exact_scan_when_every_face_is_a_candidate() {
         let gallery = Gallery::generate(300, 1..=4, 11);
-        let params = ScreenParams { candidates: usize::MAX, ..ScreenParams::default() };
+        let params = ScreenParams { candidates: usize::MAX, exact_below: 0, ..ScreenParams::default() };
         let screened = ScreenedIndex::from_items(512, gallery.items(), params, 2).unwrap();
         let exact = ExactIndex::from_items(512, gallery.items()).unwrap();
         for identity in 0..30 {
@@ -549,7 +623,8 @@ mod tests {
     #[test]
     fn a_small_candidate_budget_still_finds_the_same_person() {
         let gallery = Gallery::generate(3_000, 1..=3, 5);
-        let params = ScreenParams { candidates: 100, candidates_per_million: 0, ..ScreenParams::default() };
+        let params =
+            ScreenParams { candidates: 100, candidates_per_million: 0, exact_below: 0, ..ScreenParams::default() };
         let screened = ScreenedIndex::from_items(512, gallery.items(), params, 2).unwrap();
         let exact = ExactIndex::from_items(512, gallery.items()).unwrap();
         let mut same_top = 0;
@@ -566,7 +641,9 @@ mod tests {
     #[test]
     fn insert_remove_keep_codes_in_step() {
         let gallery = Gallery::generate(400, 1..=3, 21);
-        let index = ScreenedIndex::new(512, ScreenParams { candidates: 50, ..ScreenParams::default() }).unwrap();
+        let params =
+            ScreenParams { candidates: 50, candidates_per_million: 0, exact_below: 0, ..ScreenParams::default() };
+        let index = ScreenedIndex::new(512, params).unwrap();
         for face in gallery.faces() {
             index.insert(face.key, &face.vector).unwrap();
         }
@@ -576,6 +653,9 @@ mod tests {
             assert!(index.remove(face.key).unwrap());
         }
         assert!(!index.remove(0).unwrap());
+        assert!(index.codes_match_vectors(), "the faces moved into freed slots took their codes along");
+        let restored = ScreenedIndex::from_bytes(512, &index.to_bytes(), params, 2).unwrap();
+        assert!(restored.codes_match_vectors());
         let exact = ExactIndex::from_items(512, gallery.items().skip(1).step_by(2)).unwrap();
         assert_eq!(index.len(), exact.len());
         for face in gallery.faces().iter().skip(1).step_by(2).take(40) {
@@ -589,6 +669,55 @@ mod tests {
     }
 
     #[test]
+    fn identical_codes_do_not_inflate_the_candidates() {
+        let params =
+            ScreenParams { candidates: 10, candidates_per_million: 0, exact_below: 0, ..ScreenParams::default() };
+        let index = ScreenedIndex::new(8, params).unwrap();
+        for key in 0..500 {
+            index.insert(key, &[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
+        }
+        index.insert(900, &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]).unwrap();
+        let inner = index.read();
+        let mut code = vec![0u64; index.rotation.words()];
+        index.rotation.code(
+            &normalised(&[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 8).unwrap(),
+            &mut index.rotation.workspace(),
+            &mut code,
+        );
+        let mut scratch = Scratch::default();
+        let slots = scratch.candidates(&inner.codes, &code, index.rotation.words(), 501, 10, index.rotation.bits());
+        assert_eq!(slots, (0..10).collect::<Vec<u32>>(), "ten of the tied codes, first by slot");
+    }
+
+    #[test]
+    fn snapshot_codes_made_another_way_are_recomputed() {
+        let gallery = Gallery::generate(300, 1..=2, 8);
+        let params =
+            ScreenParams { candidates: 20, candidates_per_million: 0, exact_below: 0, ..ScreenParams::default() };
+        let index = ScreenedIndex::from_items(512, gallery.items(), params, 2).unwrap();
+        let mut bytes = index.to_bytes();
+        // Flip every stored code bit: as if the rotation had changed under the same seed.
+        let codes_at = bytes.len() - index.len() * index.rotation.words() * 8;
+        bytes[codes_at..].iter_mut().for_each(|b| *b = !*b);
+        let restored = ScreenedIndex::from_bytes(512, &bytes, params, 2).unwrap();
+        assert!(restored.codes_match_vectors());
+        let probe = gallery.probe(3, 5);
+        assert_eq!(restored.search(&probe, 5).unwrap(), index.search(&probe, 5).unwrap());
+        // A row that is not a unit vector is refused.
+        let mut scaled = index.to_bytes();
+        let first_vector = SNAPSHOT_HEADER + index.len() * 8;
+        scaled[first_vector..first_vector + 2].copy_from_slice(&half::f16::from_f32(3.0).to_bits().to_le_bytes());
+        assert!(matches!(ScreenedIndex::from_bytes(512, &scaled, params, 2), Err(IndexError::Snapshot(_))));
+        // Absurd counts are refused before anything is allocated.
+        let mut huge = index.to_bytes();
+        huge[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(ScreenedIndex::from_bytes(512, &huge, params, 2).is_err());
+        let mut bits = index.to_bytes();
+        bits[16..24].copy_from_slice(&(u64::MAX - 63).to_le_bytes());
+        assert!(ScreenedIndex::from_bytes(512, &bits, params, 2).is_err());
+    }
+
+    #[test]
     fn rejects_bad_input_like_the_others() {
         let index = ScreenedIndex::new(4, ScreenParams::default()).unwrap();
         assert_eq!(index.search(&[1.0, 0.0, 0.0, 0.0], 3).unwrap(), vec![]);
@@ -597,6 +726,7 @@ mod tests {
         assert_eq!(index.insert(1 << 63, &[1.0; 4]), Err(IndexError::ReservedKey(1 << 63)));
         assert_eq!(index.search(&[1.0; 3], 1), Err(IndexError::Dimension { expected: 4, got: 3 }));
         assert!(index.is_empty());
+        assert!(matches!(ScreenedIndex::new(1 << 20, ScreenParams::default()), Err(IndexError::Limit(_))));
         index.insert(9, &[0.0, 0.0, 3.0, 0.0]).unwrap();
         assert_eq!(index.search(&[0.0, 0.0, 1.0, 0.0], 5).unwrap(), vec![Hit { key: 9, similarity: 1.0 }]);
     }

@@ -18,7 +18,9 @@ use crate::{Result, StoreError};
 
 /// Plaintext bytes per sealed chunk: 16 MiB, above S3's 5 MiB minimum part size.
 const CHUNK: usize = 16 << 20;
-const MAGIC: &[u8; 8] = b"SHRNIDX1";
+/// Version 2: the screened index's bytes (version 1 held HNSW graphs; a node meeting one
+/// rebuilds from the database and overwrites it).
+const MAGIC: &[u8; 8] = b"SHRNIDX2";
 /// Magic, change number, index length.
 const HEADER_LEN: usize = 8 + 8 + 8;
 const PREFIX: &str = "index-snapshots";
