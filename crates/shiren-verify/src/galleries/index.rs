@@ -10,8 +10,8 @@
 //! Search hits are looked up in the database afterwards, so a face removed anywhere is gone
 //! from every node's answers at once, even before its node's index has caught up.
 //!
-//! Snapshots: reading and opening a million faces from the database takes about 18 s here (a
-//! snapshot loads in 5), so the indexes of galleries past the flat scan are written, encrypted,
+//! Snapshots: reading and opening a million faces from the database takes about 19 s here (a
+//! snapshot loads in 4), so the indexes of galleries past the flat scan are written, encrypted,
 //! to the object storage with the change number they are complete up to: after a node built one
 //! from the database, and then when enough changes or any removal have accumulated, at most
 //! every [`SNAPSHOT_INTERVAL`]; a gallery that shrank back to the flat scan has its snapshot
