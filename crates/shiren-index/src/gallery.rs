@@ -45,6 +45,16 @@ impl GalleryIndex {
         Ok(Self { index: ScreenedIndex::from_items(dim, items, ScreenParams::default(), threads)? })
     }
 
+    /// Adds a batch of faces, coded on `threads` threads ([`ScreenedIndex::extend`]).
+    pub fn extend(&self, items: Vec<(FaceKey, Vec<f32>)>, threads: usize) -> Result<(), IndexError> {
+        self.index.extend(items, threads)
+    }
+
+    /// Returns spare capacity after a load in batches ([`ScreenedIndex::shrink_to_fit`]).
+    pub fn shrink_to_fit(&self) {
+        self.index.shrink_to_fit();
+    }
+
     /// The index's bytes ([`ScreenedIndex::to_bytes`]) past [`EXACT_LIMIT`]; `None` below it.
     pub fn snapshot(&self) -> Option<Vec<u8>> {
         (self.index.len() > EXACT_LIMIT).then(|| self.index.to_bytes())

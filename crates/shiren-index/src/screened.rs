@@ -26,7 +26,7 @@ use std::sync::{PoisonError, RwLock};
 
 use crate::exact::Flat;
 use crate::topk::TopK;
-use crate::vector::{clamp, dot_slots, normalised};
+use crate::vector::{clamp, dot_slots, narrow, normalised};
 use crate::{FaceIndex, FaceKey, Hit, IndexError};
 
 /// How many bits a face's code has and how many candidates a search re-ranks.
@@ -124,22 +124,61 @@ impl ScreenedIndex {
         threads: usize,
     ) -> Result<Self, IndexError> {
         let index = Self::new(dim, params)?;
-        let items = items.into_iter();
-        let mut inner = Inner::default();
-        inner.flat.reserve(items.size_hint().0, dim);
-        for (key, vector) in items {
-            if inner.flat.keys.len() >= MAX_FACES {
-                return Err(IndexError::Limit(format!("more than {MAX_FACES} faces")));
-            }
-            inner.flat.push(key, &normalised(&vector, dim)?)?;
-        }
-        let faces = inner.flat.keys.len();
-        inner.codes = vec![0u64; faces * index.rotation.words()];
-        let rows: Vec<&[half::f16]> = inner.flat.vectors.chunks_exact(dim).collect();
-        index.code_rows(&rows, &mut inner.codes, threads);
-        drop(rows);
-        *index.write() = inner;
+        index.extend(items.into_iter().collect(), threads)?;
         Ok(index)
+    }
+
+    /// Adds a batch of faces, coding them on `threads` threads outside the lock (a start-up
+    /// reads a gallery page by page into this, so only one page of f32 templates is held at a
+    /// time). Stops at the first invalid vector or repeated key; the faces before it stay.
+    pub fn extend(&self, items: Vec<(FaceKey, Vec<f32>)>, threads: usize) -> Result<(), IndexError> {
+        // Validated and rounded to what is stored first, so each code is that of the stored row.
+        let mut stored = Vec::with_capacity(items.len());
+        let mut failure = None;
+        for (key, vector) in items {
+            match normalised(&vector, self.dim) {
+                Ok(unit) => stored.push((key, unit.iter().map(|&x| narrow(x).to_f32()).collect::<Vec<f32>>())),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let words = self.rotation.words();
+        let mut codes = vec![0u64; stored.len() * words];
+        let per_thread = stored.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|scope| {
+            for (part, out) in stored.chunks(per_thread).zip(codes.chunks_mut(per_thread * words)) {
+                let rotation = &self.rotation;
+                scope.spawn(move || {
+                    let mut work = rotation.workspace();
+                    for ((_, unit), code) in part.iter().zip(out.chunks_exact_mut(words)) {
+                        rotation.code(unit, &mut work, code);
+                    }
+                });
+            }
+        });
+        let mut inner = self.write();
+        inner.flat.reserve(stored.len(), self.dim);
+        inner.codes.reserve(codes.len());
+        for ((key, unit), code) in stored.iter().zip(codes.chunks_exact(words)) {
+            if inner.flat.keys.len() >= MAX_FACES {
+                return Err(IndexError::Limit(format!("the index holds {MAX_FACES} faces already")));
+            }
+            // Each face's row and code go in together, so an error leaves them in step.
+            inner.flat.push(*key, unit)?;
+            inner.codes.extend_from_slice(code);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Returns the arrays' spare capacity (left by batches added one after another).
+    pub fn shrink_to_fit(&self) {
+        let mut inner = self.write();
+        inner.flat.vectors.shrink_to_fit();
+        inner.flat.keys.shrink_to_fit();
+        inner.flat.slots.shrink_to_fit();
+        inner.codes.shrink_to_fit();
     }
 
     pub fn params(&self) -> ScreenParams {
@@ -303,7 +342,7 @@ impl FaceIndex for ScreenedIndex {
     fn insert(&self, key: FaceKey, vector: &[f32]) -> Result<(), IndexError> {
         let unit = normalised(vector, self.dim)?;
         // Coded from the stored half-precision vector, as a bulk load or a snapshot codes it.
-        let stored: Vec<f32> = unit.iter().map(|&x| crate::vector::narrow(x).to_f32()).collect();
+        let stored: Vec<f32> = unit.iter().map(|&x| narrow(x).to_f32()).collect();
         let mut code = vec![0u64; self.rotation.words()];
         self.rotation.code(&stored, &mut self.rotation.workspace(), &mut code);
         let mut inner = self.write();
@@ -665,6 +704,28 @@ mod tests {
         }
         for face in gallery.faces().iter().step_by(2) {
             assert!(index.search(&face.vector, 3).unwrap().iter().all(|h| h.key != face.key));
+        }
+    }
+
+    #[test]
+    fn extend_stops_at_the_first_bad_face_and_keeps_codes_in_step() {
+        let gallery = Gallery::generate(40, 1..=1, 2);
+        let params =
+            ScreenParams { candidates: 5, candidates_per_million: 0, exact_below: 0, ..ScreenParams::default() };
+        let index = ScreenedIndex::new(512, params).unwrap();
+        let mut items: Vec<(FaceKey, Vec<f32>)> = gallery.items().take(10).collect();
+        items.insert(4, (999, vec![f32::NAN; 512]));
+        assert_eq!(index.extend(items, 2), Err(IndexError::NonFinite));
+        assert_eq!(index.len(), 4);
+        let mut items: Vec<(FaceKey, Vec<f32>)> = gallery.items().skip(4).take(10).collect();
+        items.push(gallery.items().next().unwrap());
+        assert_eq!(index.extend(items, 2), Err(IndexError::DuplicateKey(0)));
+        assert_eq!(index.len(), 14);
+        assert!(index.codes_match_vectors());
+        let exact = ExactIndex::from_items(512, gallery.items().take(14)).unwrap();
+        for face in gallery.faces().iter().take(14) {
+            // Each stored face finds itself through its code, with the exact scan's similarity.
+            assert_eq!(index.search(&face.vector, 1).unwrap(), exact.search(&face.vector, 1).unwrap());
         }
     }
 

@@ -118,30 +118,37 @@ impl SearchIndexes {
                 galleries.insert(gallery_id, Arc::new(index));
                 continue;
             }
-            let mut items = Vec::new();
+            // Page by page into the index, so only one page of templates is held as f32 at a time.
+            let index = Arc::new(GalleryIndex::new(TEMPLATE_DIM).map_err(Error::internal)?);
             let mut after = 0;
             loop {
                 let page = store.face_templates(&gallery_id, after, PAGE).await?;
                 let Some(last) = page.last() else { break };
                 after = last.face_key;
-                for face in page {
-                    let template = template_from_bytes(&face.template)
-                        .ok_or_else(|| Error::internal(format!("face {}: malformed template", face.face_key)))?;
-                    items.push((face.face_key as u64, template));
-                }
+                let items = page
+                    .into_iter()
+                    .map(|face| {
+                        template_from_bytes(&face.template)
+                            .map(|template| (face.face_key as u64, template))
+                            .ok_or_else(|| Error::internal(format!("face {}: malformed template", face.face_key)))
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                let filling = Arc::clone(&index);
+                tokio::task::spawn_blocking(move || filling.extend(items, threads))
+                    .await
+                    .map_err(Error::internal)?
+                    .map_err(Error::internal)?;
             }
-            if items.is_empty() {
+            if index.is_empty() {
                 continue;
             }
+            let trimming = Arc::clone(&index);
+            tokio::task::spawn_blocking(move || trimming.shrink_to_fit()).await.map_err(Error::internal)?;
             report.from_database += 1;
-            report.faces += items.len();
-            let index = tokio::task::spawn_blocking(move || GalleryIndex::from_items(TEMPLATE_DIM, items, threads))
-                .await
-                .map_err(Error::internal)?
-                .map_err(Error::internal)?;
+            report.faces += index.len();
             // Not known to be stored: due for a snapshot as soon as the follower looks.
             marks.insert(gallery_id.clone(), SnapshotMark::default());
-            galleries.insert(gallery_id, Arc::new(index));
+            galleries.insert(gallery_id, index);
         }
         if let Some(objects) = &snapshots {
             sweep_orphans(&store, objects).await;
