@@ -21,6 +21,7 @@
 //! The Walsh–Hadamard transform is written here: it is a dozen lines, and the crates that offer
 //! it bring FFT machinery this index does not need.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::{PoisonError, RwLock};
 
@@ -146,18 +147,7 @@ impl ScreenedIndex {
         }
         let words = self.rotation.words();
         let mut codes = vec![0u64; stored.len() * words];
-        let per_thread = stored.len().div_ceil(threads.max(1)).max(1);
-        std::thread::scope(|scope| {
-            for (part, out) in stored.chunks(per_thread).zip(codes.chunks_mut(per_thread * words)) {
-                let rotation = &self.rotation;
-                scope.spawn(move || {
-                    let mut work = rotation.workspace();
-                    for ((_, unit), code) in part.iter().zip(out.chunks_exact_mut(words)) {
-                        rotation.code(unit, &mut work, code);
-                    }
-                });
-            }
-        });
+        self.code_parallel(&stored, |(_, unit)| Cow::Borrowed(unit), &mut codes, threads);
         let mut inner = self.write();
         inner.flat.reserve(stored.len(), self.dim);
         inner.codes.reserve(codes.len());
@@ -283,7 +273,7 @@ impl ScreenedIndex {
             tracing::info!(faces, "index snapshot: its codes were made another way; recomputing them");
             inner.codes = vec![0u64; faces * words];
             let rows: Vec<&[half::f16]> = inner.flat.vectors.chunks_exact(dim).collect();
-            index.code_rows(&rows, &mut inner.codes, threads);
+            index.code_parallel(&rows, |row| Cow::Owned(crate::vector::widen_row(row)), &mut inner.codes, threads);
         }
         *index.write() = inner;
         Ok(index)
@@ -310,17 +300,24 @@ impl ScreenedIndex {
         inner.codes.len() == inner.flat.keys.len() * self.rotation.words() && self.codes_agree(&inner, usize::MAX)
     }
 
-    /// Codes of `rows` (stored vectors) into `codes`, on `threads` threads.
-    fn code_rows<R: AsRef<[half::f16]> + Sync>(&self, rows: &[R], codes: &mut [u64], threads: usize) {
+    /// Codes of `rows` into `codes` (`words()` per row, in order), on `threads` threads;
+    /// `unit` gives a row's vector as stored.
+    fn code_parallel<R: Sync>(
+        &self,
+        rows: &[R],
+        unit: impl Fn(&R) -> Cow<'_, [f32]> + Sync,
+        codes: &mut [u64],
+        threads: usize,
+    ) {
         let words = self.rotation.words();
         let per_thread = rows.len().div_ceil(threads.max(1)).max(1);
         std::thread::scope(|scope| {
             for (part, out) in rows.chunks(per_thread).zip(codes.chunks_mut(per_thread * words)) {
-                let rotation = &self.rotation;
+                let (rotation, unit) = (&self.rotation, &unit);
                 scope.spawn(move || {
                     let mut work = rotation.workspace();
                     for (row, code) in part.iter().zip(out.chunks_exact_mut(words)) {
-                        rotation.code(&crate::vector::widen_row(row.as_ref()), &mut work, code);
+                        rotation.code(&unit(row), &mut work, code);
                     }
                 });
             }
