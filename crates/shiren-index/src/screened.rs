@@ -379,13 +379,14 @@ impl FaceIndex for ScreenedIndex {
         }
         let inner = self.read();
         let faces = inner.flat.keys.len();
-        if faces <= self.params.exact_below {
+        let wanted = self.params.candidates_for(faces).max(k);
+        // Where every face would be a candidate, the plain scan gives the same answer cheaper.
+        if faces <= self.params.exact_below || wanted >= faces {
             return Ok(inner.flat.search(&query, k, self.dim));
         }
         let words = self.rotation.words();
         let mut code = vec![0u64; words];
         self.rotation.code(&query, &mut self.rotation.workspace(), &mut code);
-        let wanted = self.params.candidates_for(faces).max(k);
         SCRATCH.with_borrow_mut(|scratch| {
             let slots = scratch.candidates(&inner.codes, &code, words, faces, wanted, self.rotation.bits());
             let mut top = TopK::new(k);
@@ -441,10 +442,6 @@ impl Scratch {
         bits: usize,
     ) -> &[u32] {
         self.slots.clear();
-        if wanted >= faces {
-            self.slots.extend(0..faces as u32);
-            return &self.slots;
-        }
         self.distances.clear();
         self.distances.resize(faces, 0);
         self.histogram.clear();
