@@ -3,13 +3,17 @@
 //! `/v1` resource shares (`http`: request ids, signatures, extraction, responses), the resources
 //! themselves (`v1`, one module each) and the capture page (`h5`, authenticated by its link's
 //! token), and composes them here. Products, scenes, records, sessions and the rest live in the
-//! core; future surfaces (`aliyun/`, `tencent/`, `console/`) sit beside `v1/` with their own
-//! authentication and error mapping.
+//! core. The cloud-API drop-ins sit beside `v1/` with their own authentication, parameters and
+//! error mapping: `aliyun` (Cloudauth 2019-03-07) and `tencent` (FaceID 2018-03-01), both at
+//! the root address `/`, which `gateway` hands to one or the other.
 
+pub mod aliyun;
 pub mod config;
 pub mod connections;
+pub mod gateway;
 pub mod h5;
 pub mod http;
+pub mod tencent;
 pub mod v1;
 
 use std::sync::Arc;
@@ -82,6 +86,7 @@ pub fn router(app: App) -> Router {
         .merge(signed)
         .merge(v1::open_routes())
         .merge(h5::routes(app.clone()))
+        .merge(gateway::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint; see /docs").into_response() })
         .layer(from_fn_with_state(app.clone(), http::response::deadline))
         .layer(from_fn_with_state(app.clone(), http::response::count_errors))

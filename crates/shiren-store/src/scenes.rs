@@ -15,7 +15,12 @@ pub struct SceneRow {
     pub config: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The scene's number for the vendor facades (Alibaba SceneId, Tencent RuleId).
+    pub alias: Option<i64>,
 }
+
+/// How often a scene's creation retries when another node took the same alias at once.
+const ALIAS_ATTEMPTS: usize = 5;
 
 impl Store {
     pub async fn create_scene(&self, name: &str, config: &str) -> Result<SceneRow> {
@@ -26,16 +31,40 @@ impl Store {
             config: config.to_string(),
             created_at: now,
             updated_at: now,
+            alias: None,
         };
-        sqlx::query("INSERT INTO scenes (id, name, config, created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+        // The next alias is taken in the INSERT itself; two nodes creating scenes at once can
+        // take the same one, and the unique index refuses the second, which then tries again.
+        let mut attempt = 0;
+        let alias: i64 = loop {
+            attempt += 1;
+            let inserted = sqlx::query_scalar(
+                "INSERT INTO scenes (id, name, config, created_at, updated_at, deleted_at, alias) \
+                 VALUES ($1, $2, $3, $4, $5, NULL, (SELECT COALESCE(MAX(alias), 1000000) + 1 FROM scenes)) \
+                 RETURNING alias",
+            )
             .bind(&scene.id)
             .bind(&scene.name)
             .bind(&scene.config)
             .bind(scene.created_at)
             .bind(scene.updated_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(scene)
+            .fetch_one(&self.pool)
+            .await;
+            match inserted {
+                Ok(alias) => break alias,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ALIAS_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Ok(SceneRow { alias: Some(alias), ..scene })
+    }
+
+    /// The live scene with this alias.
+    pub async fn scene_by_alias(&self, alias: i64) -> Result<Option<SceneRow>> {
+        Ok(sqlx::query_as("SELECT * FROM scenes WHERE alias = $1 AND deleted_at IS NULL")
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn scene(&self, id: &str) -> Result<Option<SceneRow>> {

@@ -40,6 +40,21 @@ fn invalid(code: ErrorCode, message: impl Into<String>) -> Error {
 }
 
 impl ImageSource {
+    /// An image given as base64 text.
+    pub fn from_base64(text: String) -> Self {
+        Self { base64: Some(text), ..Self::default() }
+    }
+
+    /// An image to fetch from an http(s) URL (if the scene allows image URLs).
+    pub fn from_url(url: String) -> Self {
+        Self { url: Some(url), ..Self::default() }
+    }
+
+    /// An image the service already holds (a stored photo of an earlier verification).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self { upload: Some(bytes), ..Self::default() }
+    }
+
     /// An image uploaded as a file (a multipart part).
     pub fn attach_upload(&mut self, bytes: Vec<u8>) {
         self.upload = Some(bytes);

@@ -255,6 +255,30 @@ pub async fn read_image(
     Ok((image.content_type, bytes))
 }
 
+/// The photo a passed verification kept (its last stored image: a session's best frame, a
+/// photo product's photo), for use as another verification's reference, as Alibaba Cloud's
+/// `CertifyId` reference allows. Audited as an image read.
+pub async fn passed_photo(services: &Services, caller: &Caller, id: &str) -> Result<Vec<u8>, Error> {
+    let row = services.store.record(id).await?.ok_or_else(|| Error::not_found("verification"))?;
+    if !row.passed {
+        return Err(Error::new(
+            ErrorCode::InvalidOperation,
+            format!("verification {id} did not pass: only a passed verification's photo can be a reference"),
+        ));
+    }
+    let images = services.store.record_images(id).await?;
+    let Some(image) = images.into_iter().max_by_key(|i| i.idx) else {
+        return Err(Error::new(
+            ErrorCode::MissingImage,
+            format!("verification {id} kept no photo (its scene does not store images)"),
+        ));
+    };
+    let bytes = services.images.get(id, image.idx, &image.object_key).await?;
+    let target = format!("{id}/{}", image.idx);
+    caller.audit(&services.store, "image.read", &target, serde_json::json!({ "via": "reference" })).await?;
+    Ok(bytes)
+}
+
 /// Expired records deleted per batch; the sweep repeats batches until none is left.
 const SWEEP_BATCH: i64 = 500;
 

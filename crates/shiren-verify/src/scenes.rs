@@ -230,12 +230,22 @@ pub struct Scene {
     pub settings: SceneSettings,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The scene's number for the cloud-API facades: Alibaba Cloud's `SceneId` and Tencent
+    /// Cloud's `RuleId` name the scene by it.
+    pub alias: Option<i64>,
 }
 
 impl Scene {
     fn from_row(row: SceneRow) -> Result<Self, Error> {
         let settings = serde_json::from_str(&row.config).map_err(Error::internal)?;
-        Ok(Self { id: row.id, name: row.name, settings, created_at: row.created_at, updated_at: row.updated_at })
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            settings,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            alias: row.alias,
+        })
     }
 }
 
@@ -288,6 +298,26 @@ pub async fn delete(store: &Store, caller: &Caller, id: &str) -> Result<(), Erro
         return Err(Error::not_found("scene"));
     }
     caller.audit(store, "scene.delete", id, serde_json::json!({})).await
+}
+
+/// The native id of the scene with this alias (the facades' `SceneId` and `RuleId`).
+pub async fn id_of_alias(store: &Store, alias: i64) -> Result<String, Error> {
+    match store.scene_by_alias(alias).await? {
+        Some(row) => Ok(row.id),
+        None => Err(Error::new(ErrorCode::SceneNotFound, format!("no scene has the number {alias}"))),
+    }
+}
+
+/// The scene with the lowest alias that enables `product`: where a facade's action names no
+/// scene (Alibaba Cloud's element checks), its verification is recorded there.
+pub async fn first_for_product(store: &Store, product: Product) -> Result<Scene, Error> {
+    let mut scenes = list(store).await?;
+    scenes.retain(|s| s.settings.products.contains(&product));
+    scenes.sort_by_key(|s| s.alias.unwrap_or(i64::MAX));
+    scenes
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::new(ErrorCode::SceneNotFound, format!("no scene enables product {}", product.code())))
 }
 
 /// The scene a verification names, which must exist and enable the product.

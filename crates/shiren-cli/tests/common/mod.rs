@@ -12,6 +12,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use shiren_auth::{QueryParams, SignParams, Signer};
 
+pub mod sdk;
+
 /// A temporary directory only its owner can read, as the service wants its data directory (it
 /// warns about any other).
 pub fn private_dir() -> tempfile::TempDir {

@@ -47,8 +47,16 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
     let (key_id, policy, declared) = match authenticated {
         Ok(v) => v,
         Err((e, claimed)) => {
-            audit_failure(&app, &parts, source, claimed.as_deref(), &e, &request_id, client_request_id.as_deref())
-                .await;
+            let failure = Failure { claimed_key: claimed.as_deref(), error: &e, source };
+            audit_failure(
+                &app,
+                parts.method.as_str(),
+                parts.uri.path(),
+                &failure,
+                &request_id,
+                client_request_id.as_deref(),
+            )
+            .await;
             if worth_draining(&parts, &e) {
                 discard_some(body).await;
             }
@@ -194,31 +202,49 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, Decla
     let skew = app.limits.signature_skew_secs;
     let declared = shiren_auth::verify_head_at(&request, &credential, &secret, shiren_auth::unix_now(), skew)
         .map_err(|e| fail(e.into()))?;
-    if key.status != "enabled" {
-        return Err(fail(Error::new(ErrorCode::AccessKeyInactive, format!("access key {} is disabled", key.id))));
-    }
     let request_time = shiren_auth::request_time(&request).map_err(|e| fail(e.into()))?;
     let nonce = request.header("x-acs-signature-nonce").unwrap_or_default();
-    if nonce.is_empty() || nonce.len() > 128 {
-        return Err(fail(Error::of(ErrorCode::InvalidSignatureNonce)));
+    let changes =
+        parts.method != Method::GET && parts.method != Method::HEAD && !READ_ONLY_POSTS.contains(&parts.uri.path());
+    admit(app, &key, Some(&nonce), request_time, changes).await.map_err(fail)?;
+    Ok((key.id, key.policy, declared))
+}
+
+/// What every surface checks once a request's signature holds, whatever its scheme: the key is
+/// enabled, the nonce is new for that key (kept in the database, so every instance and a
+/// restart see it, until the request's time leaves the skew window), and a read-only key makes
+/// no change (`changes`). Also notes, to the minute, when the key was last used. Only a scheme
+/// without nonces (Tencent's TC3) passes `None`, and only for reads.
+pub(crate) async fn admit(
+    app: &App,
+    key: &shiren_store::AccessKey,
+    nonce: Option<&str>,
+    request_time: i64,
+    changes: bool,
+) -> Result<(), Error> {
+    let store = &app.services.store;
+    let skew = app.limits.signature_skew_secs;
+    if key.status != "enabled" {
+        return Err(Error::new(ErrorCode::AccessKeyInactive, format!("access key {} is disabled", key.id)));
     }
-    // A nonce only needs remembering while its timestamp is still inside the window.
-    let keep_until = (request_time + skew as i64 + 60) * 1000;
-    if !store.remember_nonce(&key.id, &nonce, keep_until).await.map_err(|e| fail(e.into()))? {
-        return Err(fail(Error::new(
-            ErrorCode::SignatureNonceUsed,
-            "this signature nonce was already used: the request is a replay",
-        )));
+    if let Some(nonce) = nonce {
+        if nonce.is_empty() || nonce.len() > 128 {
+            return Err(Error::of(ErrorCode::InvalidSignatureNonce));
+        }
+        // A nonce only needs remembering while its timestamp is still inside the window.
+        let keep_until = (request_time + skew as i64 + 60) * 1000;
+        if !store.remember_nonce(&key.id, nonce, keep_until).await? {
+            return Err(Error::new(
+                ErrorCode::SignatureNonceUsed,
+                "this signature nonce was already used: the request is a replay",
+            ));
+        }
     }
-    if key.policy == Policy::Readonly
-        && parts.method != Method::GET
-        && parts.method != Method::HEAD
-        && !READ_ONLY_POSTS.contains(&parts.uri.path())
-    {
-        return Err(fail(Error::new(
+    if key.policy == Policy::Readonly && changes {
+        return Err(Error::new(
             ErrorCode::ReadOnlyKey,
             "this access key is read-only: it may query records and statistics and search galleries, but not verify or change anything",
-        )));
+        ));
     }
     // `last_used_at` to the minute: one write a minute per key, not one per request.
     let now_ms = shiren_store::now_ms();
@@ -227,7 +253,7 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, Decla
     {
         tracing::warn!(error = %e, "recording when the key was last used failed");
     }
-    Ok((key.id, key.policy, declared))
+    Ok(())
 }
 
 /// The signature covers the query as percent-decoded bytes, while form decoding (what handlers
@@ -252,26 +278,33 @@ fn check_query(raw: &str) -> Result<(), Error> {
 
 /// Writes a failed authentication to the audit log unless its source has already had its share
 /// this minute (the next entry it gets then says how many were left out).
-async fn audit_failure(
+/// A failed authentication: the key it claimed, why it failed and where it came from.
+pub(crate) struct Failure<'a> {
+    pub claimed_key: Option<&'a str>,
+    pub error: &'a Error,
+    pub source: Option<IpAddr>,
+}
+
+pub(crate) async fn audit_failure(
     app: &App,
-    parts: &Parts,
-    source: Option<IpAddr>,
-    claimed_key: Option<&str>,
-    error: &Error,
+    method: &str,
+    path: &str,
+    failure: &Failure<'_>,
     request_id: &str,
     client_request_id: Option<&str>,
 ) {
+    let Failure { claimed_key, error, source } = *failure;
     let Some(suppressed) = app.auth_failures.admit(source) else { return };
     let detail = serde_json::json!({
         "code": error.code,
-        "method": parts.method.as_str(),
-        "path": parts.uri.path().chars().take(200).collect::<String>(),
+        "method": method,
+        "path": path.chars().take(200).collect::<String>(),
         "suppressed_since_last": suppressed,
     })
     .to_string();
     let source_text = source.map(|s| s.to_string());
     let actor: String = claimed_key.unwrap_or("anonymous").chars().take(64).collect();
-    let target: String = parts.uri.path().chars().take(64).collect();
+    let target: String = path.chars().take(64).collect();
     let event = AuditEvent {
         actor: &actor,
         action: "auth.fail",

@@ -33,7 +33,7 @@ pub struct CreatedView {
 
 /// Where people reach this service: the configured public URL, or the scheme and host the
 /// creating request came to.
-fn public_base(app: &App, headers: &HeaderMap) -> Result<String, Error> {
+pub(crate) fn public_base(app: &App, headers: &HeaderMap) -> Result<String, Error> {
     if let Some(url) = &app.limits.public_url {
         return Ok(url.clone());
     }

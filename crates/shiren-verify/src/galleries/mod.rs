@@ -298,6 +298,7 @@ pub async fn add_face(
             settings: SceneSettings { store_images: false, ..SceneSettings::default() },
             created_at: 0,
             updated_at: 0,
+            alias: None,
         },
     };
     let photo = request.image.load("image", &services.config.images, &scene).await?;
