@@ -15,6 +15,10 @@
 //!   portrait) — the wrong side first, which the page's hint corrects, then the front and the
 //!   back — and then the person performs the challenge; the verdict (read from the API) passes
 //!   with the card's fields, and the card screens are photographed.
+//! - `sessions_made_through_the_vendor_sdks_complete_in_the_browser`: Alibaba Cloud's Python SDK
+//!   creates a PV_FV session (InitFaceVerify) and Tencent Cloud's SDK another (DetectAuth); the
+//!   person completes each link in the browser, and DescribeFaceVerify (through the Node.js SDK)
+//!   and GetDetectInfoEnhanced return the outcome on each vendor's scale.
 //! - `every_page_state_is_photographed`: every screen at phone and desktop size, written to
 //!   `SHIREN_SCREENSHOTS=DIR` (relative to the workspace root) or a temporary directory, as
 //!   `capture-<state>-<phone|desktop>.png`; the network-lost screen's retry delivers the result.
@@ -45,6 +49,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::sdk::{self, Sdk};
 use common::{Api, Server};
 use serde_json::{Value, json};
 use shiren_synth::{Actor, Camera, Expression, Y4mWriter, encode_jpeg};
@@ -911,6 +916,87 @@ fn every_liveness_model_passes_with_a_simulated_camera() {
     }
     println!("every liveness model: {:.1} s", began.elapsed().as_secs_f64());
     assert!(failures.is_empty(), "not passed: {failures:#?}");
+}
+
+#[test]
+fn sessions_made_through_the_vendor_sdks_complete_in_the_browser() {
+    let _serial = one_at_a_time();
+    let service = Service::start();
+    let scene = service.api.call("GET", &format!("/v1/scenes/{}", service.scene), None);
+    let alias = scene.json["data"]["alias"].as_i64().expect("the scene's number");
+    let key = service.server.key("full");
+    let endpoint = service.server.host.clone();
+    let b64 = |name: &str| base64::engine::general_purpose::STANDARD.encode(common::photo(name));
+    let driver = Driver::start();
+    let browser = Browser::launch(&driver, &[]);
+    browser.inject(ERROR_LOG);
+    browser.inject(&simulated_camera(Person::Performs));
+
+    // Alibaba Cloud: InitFaceVerify (PV_FV against another photo of the person), the link
+    // walked in the browser, DescribeFaceVerify through another of Alibaba's SDKs.
+    let init = sdk::call(
+        Sdk::AlibabaPython,
+        &endpoint,
+        &key,
+        "InitFaceVerify",
+        json!({
+            "SceneId": alias, "ProductCode": "PV_FV", "Model": "LIVENESS", "OuterOrderNo": "browser-1",
+            "FaceContrastPicture": b64("obama2.jpg"), "MetaInfo": "{}",
+        }),
+    )
+    .body();
+    assert_eq!(init["Code"], "200", "{init}");
+    let certify_id = init["ResultObject"]["CertifyId"].as_str().expect("CertifyId").to_string();
+    walk_to_result(&browser, init["ResultObject"]["CertifyUrl"].as_str().expect("CertifyUrl"));
+    let described = sdk::call(
+        Sdk::AlibabaNode,
+        &endpoint,
+        &key,
+        "DescribeFaceVerify",
+        json!({
+            "SceneId": alias, "CertifyId": certify_id,
+        }),
+    )
+    .body();
+    let native = service.verification(&certify_id);
+    assert_eq!(described["Code"], "200", "{described}\n{}", checks(&native));
+    let result = &described["ResultObject"];
+    assert_eq!((result["Passed"].as_str(), result["SubCode"].as_str()), (Some("T"), Some("200")), "{described}");
+    let material: Value =
+        serde_json::from_str(result["MaterialInfo"].as_str().expect("MaterialInfo")).expect("JSON text");
+    assert!(material["facialPictureFront"]["verifyScore"].as_f64().expect("verifyScore") >= 90.07, "{material}");
+    assert_eq!(native["passed"], true, "the native API tells the same");
+
+    // Tencent Cloud: DetectAuth by RuleId with a photo to compare with, the link walked,
+    // GetDetectInfoEnhanced.
+    let auth = sdk::call(
+        Sdk::TencentTc3,
+        &endpoint,
+        &key,
+        "DetectAuth",
+        json!({
+            "RuleId": alias.to_string(), "ImageBase64": b64("obama3.jpg"), "Extra": "browser-2",
+        }),
+    )
+    .body();
+    let token = auth["BizToken"].as_str().expect("BizToken").to_string();
+    walk_to_result(&browser, auth["Url"].as_str().expect("Url"));
+    let info = sdk::call(
+        Sdk::TencentTc3,
+        &endpoint,
+        &key,
+        "GetDetectInfoEnhanced",
+        json!({
+            "BizToken": token, "RuleId": alias.to_string(), "InfoType": "0",
+        }),
+    )
+    .body();
+    let native = service.verification(&token);
+    assert_eq!(info["Text"]["ErrCode"], 0, "{info}\n{}", checks(&native));
+    assert_eq!((info["Text"]["LiveStatus"].as_i64(), info["Text"]["Comparestatus"].as_i64()), (Some(0), Some(0)));
+    let sim: f64 = info["Text"]["Sim"].as_str().expect("Sim").parse().expect("a number");
+    assert!(sim >= 70.0, "{info}");
+    assert_eq!(info["Text"]["Extra"], "browser-2");
 }
 
 #[test]
