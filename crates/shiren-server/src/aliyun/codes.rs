@@ -21,7 +21,8 @@ pub fn answer(code: ErrorCode) -> Answer {
             gateway(400, "IncompleteSignature")
         }
         E::UnsupportedSignatureAlgorithm => gateway(400, "InvalidSignatureMethod"),
-        E::SignatureDoesNotMatch => gateway(400, "SignatureDoesNotMatch"),
+        E::SignatureDoesNotMatch | E::ContentSha256Mismatch => gateway(400, "SignatureDoesNotMatch"),
+        E::InvalidContentSha256 => gateway(400, "IncompleteSignature"),
         E::AccessKeyNotFound => gateway(404, "InvalidAccessKeyId.NotFound"),
         E::AccessKeyInactive => gateway(400, "InvalidAccessKeyId.Inactive"),
         E::InvalidTimestamp => gateway(400, "InvalidTimeStamp.Format"),

@@ -10,7 +10,11 @@ pub fn code(code: ErrorCode) -> &'static str {
         | E::InvalidAuthorization
         | E::MissingSignedHeader
         | E::UnsupportedSignatureAlgorithm => "AuthFailure.InvalidAuthorization",
-        E::SignatureDoesNotMatch | E::SignatureNonceUsed | E::InvalidSignatureNonce => "AuthFailure.SignatureFailure",
+        E::SignatureDoesNotMatch
+        | E::SignatureNonceUsed
+        | E::InvalidSignatureNonce
+        | E::ContentSha256Mismatch
+        | E::InvalidContentSha256 => "AuthFailure.SignatureFailure",
         E::AccessKeyNotFound | E::AccessKeyInactive => "AuthFailure.SecretIdNotFound",
         E::InvalidTimestamp | E::RequestTimeTooSkewed => "AuthFailure.SignatureExpire",
         E::ReadOnlyKey => "AuthFailure.UnauthorizedOperation",

@@ -12,3 +12,4 @@ mod ocr;
 mod products;
 mod sessions;
 mod signatures;
+mod vendors;

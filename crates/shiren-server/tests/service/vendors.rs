@@ -1,0 +1,215 @@
+//! The cloud-API drop-ins at `/`, at the HTTP level, for what the vendors' SDKs never send:
+//! replays, a body that differs from what was signed, duplicated parameters, chunked and
+//! oversized bodies, and the exact error shapes the SDKs depend on. (The SDKs themselves drive
+//! a running server in shiren-cli's `vendor_sdks` tests.)
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::{Value, json};
+use shiren_auth::{QueryParams, SignParams, Signer};
+use shiren_server::tencent::signature::{Tc3Request, tc3_signature};
+
+use crate::common::{HOST, Reply, Service, photo};
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A Cloudauth call signed with ACS3-HMAC-SHA256, its parameters in a form body.
+fn alibaba(signer: &Signer, action: &str, form: &str) -> Request<Body> {
+    let nonce = shiren_auth::new_nonce();
+    alibaba_with(signer, action, form.as_bytes().to_vec(), form.as_bytes().to_vec(), &nonce)
+}
+
+/// As [`alibaba`], signing `signed` but sending `sent`, with this nonce.
+fn alibaba_with(signer: &Signer, action: &str, signed: Vec<u8>, sent: Vec<u8>, nonce: &str) -> Request<Body> {
+    let content_type = vec![("content-type".to_string(), FORM.to_string())];
+    let params = SignParams {
+        method: "POST",
+        host: HOST,
+        path: "/",
+        query: &QueryParams::parse(""),
+        body: &signed,
+        action,
+        version: "2019-03-07",
+        extra_headers: &content_type,
+    };
+    let headers = signer.sign_at(&params, shiren_auth::unix_now(), nonce);
+    let mut request = Request::builder().method("POST").uri("/");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request.body(Body::from(sent)).expect("request builds")
+}
+
+/// A FaceID call signed with TC3-HMAC-SHA256 at `timestamp`, as the SDK signs it.
+fn tencent(signer: &Signer, action: &str, body: &Value, timestamp: i64) -> Request<Body> {
+    let body = serde_json::to_vec(body).expect("JSON");
+    let date = shiren_auth::format_acs_date(timestamp)[..10].to_string();
+    let timestamp = timestamp.to_string();
+    let signature = tc3_signature(
+        &signer.access_key_secret,
+        &Tc3Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            canonical_headers: &format!("content-type:application/json\nhost:{HOST}\n"),
+            signed_headers: "content-type;host",
+            body: &body,
+            timestamp: &timestamp,
+            date: &date,
+        },
+    );
+    let authorization = format!(
+        "TC3-HMAC-SHA256 Credential={}/{date}/faceid/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+        signer.access_key_id
+    );
+    Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("host", HOST)
+        .header("content-type", "application/json")
+        .header("x-tc-action", action)
+        .header("x-tc-version", "2018-03-01")
+        .header("x-tc-timestamp", &timestamp)
+        .header("authorization", authorization)
+        .body(Body::from(body))
+        .expect("request builds")
+}
+
+fn tencent_error(reply: &Reply) -> String {
+    assert_eq!(reply.status, 200, "Tencent answers every error with 200");
+    assert_eq!(reply.headers["content-type"], "application/json", "the SDK reads errors of this exact type only");
+    assert!(reply.json["Response"]["RequestId"].is_string(), "{}", reply.json);
+    reply.json["Response"]["Error"]["Code"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn alibaba_calls_are_signed_once_and_act_on_what_was_signed() {
+    let service = Service::start(|_| {}).await;
+    let scene = service.scene(json!({})).await;
+    let alias = service.call("GET", &format!("/v1/scenes/{scene}"), None).await.data()["alias"].as_i64().unwrap();
+    let form = format!("SceneId={alias}&CertifyId=v0");
+
+    // A verification-free action answered in Cloudauth's shape: a business code in a 200.
+    let nonce = shiren_auth::new_nonce();
+    let signed = || alibaba_with(&service.full, "DescribeFaceVerify", form.clone().into(), form.clone().into(), &nonce);
+    let first = service.send(signed()).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(first.json["Code"], "406", "an unknown CertifyId: {}", first.json);
+
+    // The same signed request again: refused as a replay, as an HTTP error the SDK raises.
+    let second = service.send(signed()).await;
+    assert_eq!((second.status.as_u16(), second.json["Code"].as_str()), (400, Some("SignatureNonceUsed")));
+
+    // A body other than the one signed.
+    let tampered =
+        alibaba_with(&service.full, "DescribeFaceVerify", form.clone().into(), b"CertifyId=v1".to_vec(), "n-tampered");
+    let r = service.send(tampered).await;
+    assert_eq!(r.json["Code"], "SignatureDoesNotMatch", "{}", r.json);
+
+    // A parameter in the query and the body both: refused, not one of them picked.
+    let mut doubled = alibaba(&service.full, "DescribeFaceVerify", &form);
+    *doubled.uri_mut() = "/?CertifyId=v2".parse().unwrap();
+    let r = service.send(doubled).await;
+    assert!(r.json["Code"] == "SignatureDoesNotMatch" || r.json["Code"] == "401", "{}", r.json);
+
+    // An unknown action and an unsupported version.
+    let r = service.send(alibaba(&service.full, "StealEverything", "")).await;
+    assert_eq!((r.status.as_u16(), r.json["Code"].as_str()), (404, Some("InvalidAction.NotFound")));
+
+    // A read-only key reads but does not verify.
+    let r = service.send(alibaba(&service.readonly, "DescribeFaceVerify", &form)).await;
+    assert_eq!(r.json["Code"], "406", "{}", r.json);
+    let r = service.send(alibaba(&service.readonly, "LivenessFaceVerify", &form)).await;
+    assert_eq!((r.status.as_u16(), r.json["Code"].as_str()), (403, Some("Forbidden.RAM")));
+
+    // Failed authentications are audited, without the parameters.
+    let audit = service.call("GET", "/v1/audit", None).await;
+    let text = audit.json.to_string();
+    assert!(text.contains("ContentSha256Mismatch") && text.contains("SignatureNonceUsed"), "{text}");
+    assert!(!text.contains("CertifyId"), "no parameters in the audit log: {text}");
+}
+
+#[tokio::test]
+async fn a_chunked_alibaba_body_is_read_and_verified() {
+    let service = Service::start(|_| {}).await;
+    let scene = service.scene(json!({})).await;
+    let alias = service.call("GET", &format!("/v1/scenes/{scene}"), None).await.data()["alias"].as_i64().unwrap();
+    let image = base64_url_safe(&photo("obama.jpg"));
+    let form = format!(
+        "SceneId={alias}&ProductCode=PV_FC&SourceFaceContrastPicture={image}&TargetFaceContrastPicture={image}"
+    );
+    let signed = alibaba(&service.full, "CompareFaceVerify", &form);
+    // The body arrives as a stream of pieces with no length announced, as a chunked upload does.
+    let (mut parts, _) = signed.into_parts();
+    parts.headers.remove("content-length");
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = form.into_bytes().chunks(4096).map(|c| Ok(c.to_vec())).collect();
+    let body = Body::from_stream(futures_util::stream::iter(pieces));
+    let r = service.send(Request::from_parts(parts, body)).await;
+    assert_eq!(r.json["Code"], "200", "{}", r.json);
+    assert_eq!(r.json["ResultObject"]["Passed"], "T", "the same photo twice: {}", r.json);
+    let id = r.json["ResultObject"]["CertifyId"].as_str().unwrap();
+    assert_eq!(service.call("GET", &format!("/v1/records/{id}"), None).await.status, 200, "a native record");
+}
+
+/// Standard base64, percent-encoded for a form body.
+fn base64_url_safe(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    shiren_auth::percent_encode(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[tokio::test]
+async fn tencent_calls_are_refused_in_tencents_shape_and_never_replayed() {
+    let service = Service::start(|_| {}).await;
+    let scene = service.scene(json!({})).await;
+    let alias = service.call("GET", &format!("/v1/scenes/{scene}"), None).await.data()["alias"].as_i64().unwrap();
+    let now = shiren_auth::unix_now();
+    let params = json!({ "RuleId": alias.to_string() });
+
+    // DetectAuth once: a session. The same signed call again: a replay.
+    let first = service.send(tencent(&service.full, "DetectAuth", &params, now)).await;
+    assert!(first.json["Response"]["BizToken"].is_string(), "{}", first.json);
+    let again = service.send(tencent(&service.full, "DetectAuth", &params, now)).await;
+    assert_eq!(tencent_error(&again), "AuthFailure.SignatureFailure");
+
+    // Reading the result twice in the same second is no replay worth refusing.
+    let token = first.json["Response"]["BizToken"].as_str().unwrap();
+    let read = json!({ "BizToken": token, "RuleId": alias.to_string() });
+    for _ in 0..2 {
+        let r = service.send(tencent(&service.full, "GetDetectInfoEnhanced", &read, now)).await;
+        assert!(r.json["Response"]["Text"].is_object(), "{}", r.json);
+    }
+
+    // Stale, forged, unknown: each with Tencent's code, 200 and application/json.
+    let stale = service.send(tencent(&service.full, "DetectAuth", &params, now - 3600)).await;
+    assert_eq!(tencent_error(&stale), "AuthFailure.SignatureExpire");
+    let forged = Signer::new(service.full.access_key_id.clone(), "guessed");
+    assert_eq!(
+        tencent_error(&service.send(tencent(&forged, "DetectAuth", &params, now)).await),
+        "AuthFailure.SignatureFailure"
+    );
+    let stranger = Signer::new("AKIDnobody", "guessed");
+    assert_eq!(
+        tencent_error(&service.send(tencent(&stranger, "DetectAuth", &params, now)).await),
+        "AuthFailure.SecretIdNotFound"
+    );
+    assert_eq!(tencent_error(&service.send(tencent(&service.full, "Nothing", &params, now)).await), "InvalidAction");
+    let no_rule = json!({ "RuleId": "1" });
+    assert_eq!(
+        tencent_error(&service.send(tencent(&service.full, "DetectAuth", &no_rule, now)).await),
+        "InvalidParameterValue.RuleIdNotExist"
+    );
+
+    // A body that is not JSON, and one over the size limit.
+    let mut broken = tencent(&service.full, "DetectAuth", &params, now);
+    *broken.body_mut() = Body::from("{not json");
+    let code = tencent_error(&service.send(broken).await);
+    assert!(code == "AuthFailure.SignatureFailure" || code == "InvalidParameterValue", "{code}");
+    let huge = Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("x-tc-action", "DetectAuth")
+        .header("content-length", "999999999")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(tencent_error(&service.send(huge).await), "RequestSizeLimitExceeded");
+}
