@@ -14,7 +14,7 @@ dir="${1:-$here/../../target/vendor-sdks}"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 stamp="$dir/.stamp"
-want="$(cat "$here/requirements.txt" "$here/package.json" "$here/drive.py" "$here/drive.cjs" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$here/requirements.txt" "$here/package.json" "$here/package-lock.json" "$here/drive.py" "$here/drive.cjs" | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "$dir"
     exit 0
@@ -32,7 +32,8 @@ rm -rf "$dir/python" "$dir/node"
 "$dir/python/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt" >&2
 mkdir -p "$dir/node"
 cp "$here/package.json" "$dir/node/package.json"
-(cd "$dir/node" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error >&2)
+cp "$here/package-lock.json" "$dir/node/package-lock.json"
+(cd "$dir/node" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >&2)
 cp "$here/drive.py" "$dir/"
 cp "$here/drive.cjs" "$dir/node/"
 echo "$want" > "$stamp"

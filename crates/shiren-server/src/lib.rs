@@ -40,6 +40,9 @@ pub struct App {
     pub limits: Arc<HttpLimits>,
     /// Request bodies in memory, in KiB (see `upload_buffer_mb`).
     pub uploads: Arc<Semaphore>,
+    /// Request bodies read before any authentication (Tencent's older form signing), in KiB: a
+    /// quarter of `uploads`, apart from it.
+    pub unauthenticated_uploads: Arc<Semaphore>,
     pub auth_failures: Arc<AuthFailureLog>,
 }
 
@@ -72,6 +75,7 @@ impl App {
                 tls: config.tls.is_some(),
             }),
             uploads: Arc::new(Semaphore::new(upload_kib)),
+            unauthenticated_uploads: Arc::new(Semaphore::new(upload_kib / 4)),
             auth_failures: Arc::default(),
         }
     }

@@ -255,11 +255,25 @@ pub async fn read_image(
     Ok((image.content_type, bytes))
 }
 
-/// The photo a passed verification kept (its last stored image: a session's best frame, a
-/// photo product's photo), for use as another verification's reference, as Alibaba Cloud's
-/// `CertifyId` reference allows. Audited as an image read.
+/// Products whose one kept image is the verified face: the photo of ID_MIN and LR_FR_MIN, the
+/// best frame of LR_FR, ID_PRO and PV_FV. (PV_FC keeps two people's photos, ID_PLUS card
+/// photos beside the frame.)
+const FACE_RECORDS: [Product; 5] = [Product::IdMin, Product::LrFrMin, Product::LrFr, Product::IdPro, Product::PvFv];
+
+/// The face photo a passed verification kept, for use as another verification's reference, as
+/// Alibaba Cloud's `CertifyId` reference allows. Audited as an image read. The new verification
+/// keeps its own copy under its own scene's rules (when that scene keeps images).
 pub async fn passed_photo(services: &Services, caller: &Caller, id: &str) -> Result<Vec<u8>, Error> {
     let row = services.store.record(id).await?.ok_or_else(|| Error::not_found("verification"))?;
+    if !FACE_RECORDS.iter().any(|p| p.code() == row.product) {
+        return Err(Error::new(
+            ErrorCode::InvalidOperation,
+            format!(
+                "verification {id} is {}: only ID_MIN, LR_FR_MIN, LR_FR, ID_PRO and PV_FV keep one face photo",
+                row.product
+            ),
+        ));
+    }
     if !row.passed {
         return Err(Error::new(
             ErrorCode::InvalidOperation,
@@ -267,7 +281,7 @@ pub async fn passed_photo(services: &Services, caller: &Caller, id: &str) -> Res
         ));
     }
     let images = services.store.record_images(id).await?;
-    let Some(image) = images.into_iter().max_by_key(|i| i.idx) else {
+    let Some(image) = images.into_iter().next() else {
         return Err(Error::new(
             ErrorCode::MissingImage,
             format!("verification {id} kept no photo (its scene does not store images)"),

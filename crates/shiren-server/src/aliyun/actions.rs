@@ -14,6 +14,7 @@
 //! | DeleteFaceVerifyResult | deletes the record and its images |
 
 use serde_json::{Value, json};
+use shiren_verify::error::echo;
 use shiren_verify::products::{self, CompareRequest, Detail, ElementsRequest, IdentityRequest, PhotoRequest};
 use shiren_verify::scenes::{self, Product};
 use shiren_verify::sessions::{self, SessionProduct, SessionRequest};
@@ -130,7 +131,7 @@ async fn init_face_verify(cx: &Context<'_>) -> Result<Value, Error> {
         other => {
             return Err(Error::new(
                 ErrorCode::InvalidProduct,
-                format!("ProductCode {other:?} is not served here; use ID_PRO, LR_FR, PV_FV or ID_PLUS"),
+                format!("ProductCode {} is not served here; use ID_PRO, LR_FR, PV_FV or ID_PLUS", echo(other)),
             ));
         }
     };
@@ -163,13 +164,14 @@ async fn init_face_verify(cx: &Context<'_>) -> Result<Value, Error> {
 
 async fn describe_face_verify(cx: &Context<'_>) -> Result<Value, Error> {
     let id = cx.params.required("CertifyId")?;
-    let view = sessions::describe(&cx.app.services, cx.caller, &id).await?;
+    // The scene is checked before the session is read (and the read audited).
     if let Some(alias) = cx.params.get("SceneId") {
         let scene = scenes::id_of_alias(&cx.app.services.store, cx.params.scene_alias("SceneId")?).await?;
-        if scene != view.scene_id {
-            return Err(Error::new(ErrorCode::NotFound, format!("verification {id} is not in scene {alias}")));
+        if scene != sessions::scene_of(&cx.app.services, &id).await? {
+            return Err(Error::new(ErrorCode::NotFound, format!("verification {id} is not in scene {}", echo(alias))));
         }
     }
+    let view = sessions::describe(&cx.app.services, cx.caller, &id).await?;
     let Some(passed) = view.passed else {
         let message = match view.state.as_str() {
             "expired" | "declined" => format!("the verification ended without a result: {}", view.state),
@@ -177,6 +179,10 @@ async fn describe_face_verify(cx: &Context<'_>) -> Result<Value, Error> {
         };
         return Err(Error::new(ErrorCode::SessionBusy, message));
     };
+    if view.material.is_none() {
+        // DeleteFaceVerifyResult erased its record: the result is gone, as the cloud's would be.
+        return Err(Error::new(ErrorCode::NotFound, format!("the result of {id} was deleted")));
+    }
     let sub_code = view.sub_code.clone().unwrap_or_default();
     let picture = view.images.first().map(|link| format!("{}{link}", cx.base.as_deref().unwrap_or("")));
     Ok(json!({ "ResultObject": {
@@ -287,6 +293,13 @@ async fn id2_meta_verify(cx: &Context<'_>) -> Result<Value, Error> {
 
 async fn delete_face_verify_result(cx: &Context<'_>) -> Result<Value, Error> {
     let id = cx.params.required("CertifyId")?;
+    // A session still under way has no result to delete yet; deleting then would let it write one.
+    if let Ok(view) = sessions::describe(&cx.app.services, cx.caller, &id).await
+        && view.passed.is_none()
+        && !matches!(view.state.as_str(), "expired" | "declined")
+    {
+        return Ok(json!({ "ResultObject": { "CertifyId": id, "DeleteResult": "N", "FailReason": "NOT_FINISHED" } }));
+    }
     let outcome = records::delete(&cx.app.services, cx.caller, &id).await;
     Ok(json!({ "ResultObject": match outcome {
         Ok(_) => json!({ "CertifyId": id, "DeleteResult": "Y" }),

@@ -17,17 +17,19 @@ pub mod params;
 pub mod signature;
 
 use axum::Json;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::body::Body;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header as http_header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use shiren_verify::{Caller, Error, ErrorCode};
+use shiren_verify::{Error, ErrorCode};
 
 use self::codes::Answer;
 use self::params::Params;
 use crate::App;
-use crate::gateway::VendorCall;
+use crate::gateway::{self, Budget, audit_refusal, header};
 use crate::http::request_id;
-use crate::http::signature::{Failure, admit, audit_failure};
+use crate::http::signature::admit;
 
 /// The API version served.
 pub const VERSION: &str = "2019-03-07";
@@ -66,7 +68,7 @@ pub fn refuse(error: Error, method: &Method) -> Response {
     };
     response.extensions_mut().insert(code);
     if let Some(secs) = error.retry_after_secs {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response.headers_mut().insert(http_header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -77,14 +79,54 @@ fn gateway_error(status: StatusCode, vendor_code: &str, message: &str) -> Respon
     (status, Json(body)).into_response()
 }
 
-pub async fn handle(app: &App, call: VendorCall) -> Response {
+pub async fn handle(app: &App, parts: Parts, body: Body) -> Response {
+    let method = parts.method.clone();
+    let claimed_action = header(&parts.headers, "x-acs-action")
+        .map(str::to_string)
+        .or_else(|| {
+            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "Action")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_default();
+    let refuse_audited = |error: Error, claimed: Option<String>| {
+        let parts = &parts;
+        let action = &claimed_action;
+        async move {
+            audit_refusal(app, parts, action, claimed.as_deref(), &error).await;
+            refuse(error, &parts.method)
+        }
+    };
+    // The head first: an unsigned or wrongly signed V3 call, or an RPC call with an unknown key
+    // or a stale clock, costs no body.
+    let head = match signature::check_head(app, &parts).await {
+        Ok(h) => h,
+        Err((error, claimed)) => return refuse_audited(error, claimed).await,
+    };
+    let (permit, bytes) = match gateway::read(app, &parts, body, Budget::Uploads).await {
+        Ok(read) => read,
+        Err(e) => return refuse(e, &method),
+    };
+    let call = gateway::call_of(parts.clone(), bytes);
     let params = match Params::of(&call) {
         Ok(p) => p,
-        Err(e) => return refuse(e, &call.method),
+        Err(e) => return gateway_error(StatusCode::BAD_REQUEST, "InvalidParameter", &e.message),
     };
-    let action = call.header("x-acs-action").map(str::to_string).or_else(|| params.text("Action"));
-    let version = call.header("x-acs-version").map(str::to_string).or_else(|| params.text("Version"));
-    let action = action.unwrap_or_default();
+    // V3 signs the x-acs-* headers; RPC signs only its parameters, so an RPC call's action and
+    // version are the signed ones, and a header naming another is refused.
+    let (action, version) = if head.is_rpc() {
+        let action = params.text("Action").unwrap_or_default();
+        if call.header("x-acs-action").is_some_and(|a| a != action) {
+            return gateway_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidParameter",
+                "x-acs-action differs from the signed Action",
+            );
+        }
+        (action, params.text("Version"))
+    } else {
+        (call.header("x-acs-action").unwrap_or_default().to_string(), call.header("x-acs-version").map(str::to_string))
+    };
     if !actions::SUPPORTED.contains(&action.as_str()) {
         let message = format!(
             "Specified api is not found, please check your url and method. Served: {}",
@@ -93,57 +135,30 @@ pub async fn handle(app: &App, call: VendorCall) -> Response {
         return gateway_error(StatusCode::NOT_FOUND, "InvalidAction.NotFound", &message);
     }
     if version.as_deref() != Some(VERSION) {
-        return gateway_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidVersion",
-            "Specified parameter Version is not valid: 2019-03-07 is served",
-        );
+        let message = "Specified parameter Version is not valid: 2019-03-07 is served";
+        return gateway_error(StatusCode::BAD_REQUEST, "InvalidVersion", message);
     }
-    let signed = match signature::verify(app, &call, &params).await {
+    let claimed = Some(head.key_id().to_string());
+    let signed = match signature::check_body(head, &call, &params) {
         Ok(s) => s,
-        Err((error, claimed)) => {
-            let failure = Failure { claimed_key: claimed.as_deref(), error: &error, source: call.source };
-            audit_failure(
-                app,
-                call.method.as_str(),
-                &action,
-                &failure,
-                &call.request_id,
-                call.client_request_id.as_deref(),
-            )
-            .await;
-            return refuse(error, &call.method);
-        }
+        Err((error, claimed)) => return refuse_audited(error, claimed).await,
     };
     let changes = !actions::READS.contains(&action.as_str());
     if let Err(error) = admit(app, &signed.key, Some(&signed.nonce), signed.request_time, changes).await {
-        let failure = Failure { claimed_key: Some(&signed.key.id), error: &error, source: call.source };
-        audit_failure(
-            app,
-            call.method.as_str(),
-            &action,
-            &failure,
-            &call.request_id,
-            call.client_request_id.as_deref(),
-        )
-        .await;
-        return refuse(error, &call.method);
+        return refuse_audited(error, claimed).await;
     }
-    let caller = Caller {
-        actor: signed.key.id.clone(),
-        policy: signed.key.policy,
-        request_id: call.request_id.clone(),
-        client_request_id: call.client_request_id.clone(),
-        source: call.source,
-    };
+    let caller = call.caller(&signed.key);
     let base = crate::v1::verifications::public_base(app, &call.headers).ok();
     let cx = actions::Context { app, caller: &caller, params: &params, base };
-    match actions::run(&action, &cx).await {
+    let answer = match actions::run(&action, &cx).await {
         Ok(fields) => success(fields),
-        Err(e) if e.code == ErrorCode::InternalError => {
-            tracing::error!(action = %action, error = %e.message, "Cloudauth action failed");
-            refuse(e, &call.method)
+        Err(e) => {
+            if e.code == ErrorCode::InternalError {
+                tracing::error!(action = %action, error = %e.message, "Cloudauth action failed");
+            }
+            refuse(e, &method)
         }
-        Err(e) => refuse(e, &call.method),
-    }
+    };
+    drop(permit);
+    answer
 }

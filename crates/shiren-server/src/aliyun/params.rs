@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use shiren_verify::error::echo;
 use shiren_verify::images::ImageSource;
 use shiren_verify::{Error, ErrorCode};
 
@@ -68,7 +69,7 @@ impl Params {
         match self.get(name) {
             None => Ok(None),
             Some(v) if allowed.contains(&v) => Ok(Some(v.to_string())),
-            Some(v) => Err(invalid(format!("{name} {v:?} is not supported here; use {}", allowed.join(" or ")))),
+            Some(v) => Err(invalid(format!("{name} {} is not supported here; use {}", echo(v), allowed.join(" or ")))),
         }
     }
 

@@ -10,17 +10,19 @@
 //! Both end in the same admission as the native API (key enabled, nonce new, read-only keys
 //! read only), so a key, a replay or a disabled key means the same on every surface.
 
+use axum::http::request::Parts;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use shiren_auth::{AuthError, Credential, Payload, QueryParams, percent_encode};
+use shiren_auth::{Credential, DeclaredBody, Payload, QueryParams, percent_encode};
 use shiren_store::AccessKey;
 use shiren_verify::{Error, ErrorCode};
 use subtle::ConstantTimeEq;
 
 use super::params::Params;
 use crate::App;
-use crate::gateway::VendorCall;
+use crate::gateway::{VendorCall, header_pairs, query_has};
+use crate::http::signature::{check_query, key_and_secret};
 
 /// The signer's key, and the nonce and time to admit it with.
 pub struct Signed {
@@ -29,48 +31,117 @@ pub struct Signed {
     pub request_time: i64,
 }
 
+/// What the head alone established: the whole V3 signature (the body must then hash to what was
+/// declared), or RPC's key, clock and algorithm (the parameters are checked with the body).
+pub enum Head {
+    V3 { signed: Signed, declared: DeclaredBody },
+    Rpc { signed: Signed, secret: String },
+}
+
+/// A refusal and the key it claimed (for the audit log).
+pub type Refusal = (Error, Option<String>);
+
+impl Head {
+    pub fn key_id(&self) -> &str {
+        match self {
+            Head::V3 { signed, .. } | Head::Rpc { signed, .. } => &signed.key.id,
+        }
+    }
+
+    pub fn is_rpc(&self) -> bool {
+        matches!(self, Head::Rpc { .. })
+    }
+}
+
 fn unsigned(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::MissingAuthorization, message)
 }
 
-/// Checks the call's signature against its key's secret.
-pub async fn verify(app: &App, call: &VendorCall, params: &Params) -> Result<Signed, (Error, Option<String>)> {
-    let authorization = call.header("authorization").unwrap_or("");
+/// Judges what the head carries, before any body is read.
+pub async fn check_head(app: &App, parts: &Parts) -> Result<Head, Refusal> {
+    let raw_query = parts.uri.query().unwrap_or("");
+    let authorization = crate::gateway::header(&parts.headers, "authorization").unwrap_or("");
     if authorization.trim_start().starts_with("ACS3-") {
-        verify_v3(app, call).await
-    } else if params.get("Signature").is_some() {
-        verify_rpc(app, call, params).await
+        v3_head(app, parts, raw_query).await
+    } else if query_has(raw_query, "Signature") {
+        rpc_head(app, raw_query).await
     } else {
-        Err((unsigned("the request carries neither an ACS3-HMAC-SHA256 Authorization nor an RPC Signature"), None))
+        Err((
+            unsigned("the request carries neither an ACS3-HMAC-SHA256 Authorization nor an RPC Signature in its query"),
+            None,
+        ))
     }
 }
 
-async fn secret_of(app: &App, id: &str) -> Result<(AccessKey, String), Error> {
-    match app.services.store.access_key_with_secret(id).await? {
-        Some(found) => Ok(found),
-        None => Err(AuthError::InvalidAccessKeyId(id.to_string()).into()),
+/// Checks the rest with the body: its hash (V3) or the signature over every parameter (RPC).
+pub fn check_body(head: Head, call: &VendorCall, params: &Params) -> Result<Signed, Refusal> {
+    match head {
+        Head::V3 { signed, declared } => {
+            let claimed = Some(signed.key.id.clone());
+            declared.check(&call.body).map_err(|e| (e.into(), claimed))?;
+            Ok(signed)
+        }
+        Head::Rpc { signed, secret } => {
+            let expected = rpc_signature(&secret, &rpc_string_to_sign(call.method.as_str(), params));
+            let presented = params.get("Signature").unwrap_or_default();
+            if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
+                let error = Error::new(
+                    ErrorCode::SignatureDoesNotMatch,
+                    "the signature does not match: sign METHOD&%2F& and the encoded, sorted query and form parameters with HMAC-SHA1 under secret&",
+                );
+                return Err((error, Some(signed.key.id)));
+            }
+            Ok(signed)
+        }
     }
 }
 
-async fn verify_v3(app: &App, call: &VendorCall) -> Result<Signed, (Error, Option<String>)> {
-    let headers = call.header_pairs();
+async fn v3_head(app: &App, parts: &Parts, raw_query: &str) -> Result<Head, Refusal> {
+    check_query(raw_query).map_err(|e| (e, None))?;
+    let headers = header_pairs(&parts.headers);
     let credential = Credential::from_headers(&headers).map_err(|e| (e.into(), None))?;
     let claimed = Some(credential.access_key_id.clone());
     let fail = |e: Error| (e, claimed.clone());
-    let (key, secret) = secret_of(app, &credential.access_key_id).await.map_err(fail)?;
-    let query = QueryParams::parse(&call.raw_query);
+    let (key, secret) = key_and_secret(app, &credential.access_key_id).await.map_err(fail)?;
+    let query = QueryParams::parse(raw_query);
     let request = shiren_auth::Request {
-        method: call.method.as_str(),
-        path: &call.raw_path,
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
         query: &query,
         headers: &headers,
-        payload: Payload::Body(&call.body),
+        payload: Payload::Body(b""),
     };
-    shiren_auth::verify_at(&request, &credential, &secret, shiren_auth::unix_now(), app.limits.signature_skew_secs)
+    let skew = app.limits.signature_skew_secs;
+    let declared = shiren_auth::verify_head_at(&request, &credential, &secret, shiren_auth::unix_now(), skew)
         .map_err(|e| fail(e.into()))?;
     let request_time = shiren_auth::request_time(&request).map_err(|e| fail(e.into()))?;
     let nonce = request.header("x-acs-signature-nonce").unwrap_or_default();
-    Ok(Signed { key, nonce, request_time })
+    Ok(Head::V3 { signed: Signed { key, nonce, request_time }, declared })
+}
+
+/// RPC's signature parameters, which its SDKs put in the query.
+async fn rpc_head(app: &App, raw_query: &str) -> Result<Head, Refusal> {
+    let get =
+        |name: &str| form_urlencoded::parse(raw_query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let id = get("AccessKeyId").unwrap_or_default();
+    if id.is_empty() {
+        return Err((unsigned("AccessKeyId is missing from the query"), None));
+    }
+    let claimed = Some(id.clone());
+    let fail = |e: Error| (e, claimed.clone());
+    if get("SignatureMethod").as_deref() != Some("HMAC-SHA1") || get("SignatureVersion").as_deref() != Some("1.0") {
+        return Err(fail(Error::new(
+            ErrorCode::UnsupportedSignatureAlgorithm,
+            "RPC signatures must use SignatureMethod HMAC-SHA1 and SignatureVersion 1.0",
+        )));
+    }
+    let timestamp = get("Timestamp").unwrap_or_default();
+    let request_time = shiren_auth::parse_acs_date(&timestamp).map_err(|e| fail(e.into()))?;
+    shiren_auth::check_skew(request_time, shiren_auth::unix_now(), app.limits.signature_skew_secs)
+        .map_err(|e| fail(e.into()))?;
+    let (key, secret) = key_and_secret(app, &id).await.map_err(fail)?;
+    let nonce = get("SignatureNonce").unwrap_or_default();
+    Ok(Head::Rpc { signed: Signed { key, nonce, request_time }, secret })
 }
 
 /// The RPC string to sign: `METHOD&%2F&` and the encoded, sorted `key=value` pairs, encoded
@@ -90,38 +161,6 @@ pub fn rpc_signature(secret: &str, text: &str) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
     mac.update(text.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-async fn verify_rpc(app: &App, call: &VendorCall, params: &Params) -> Result<Signed, (Error, Option<String>)> {
-    let id = params.get("AccessKeyId").unwrap_or_default().to_string();
-    if id.is_empty() {
-        return Err((unsigned("AccessKeyId is missing"), None));
-    }
-    let claimed = Some(id.clone());
-    let fail = |e: Error| (e, claimed.clone());
-    let method_ok = params.get("SignatureMethod") == Some("HMAC-SHA1");
-    let version_ok = params.get("SignatureVersion") == Some("1.0");
-    if !method_ok || !version_ok {
-        return Err(fail(Error::new(
-            ErrorCode::UnsupportedSignatureAlgorithm,
-            "RPC signatures must use SignatureMethod HMAC-SHA1 and SignatureVersion 1.0",
-        )));
-    }
-    let timestamp = params.get("Timestamp").unwrap_or_default();
-    let request_time = shiren_auth::parse_acs_date(timestamp).map_err(|e| fail(e.into()))?;
-    shiren_auth::check_skew(request_time, shiren_auth::unix_now(), app.limits.signature_skew_secs)
-        .map_err(|e| fail(e.into()))?;
-    let (key, secret) = secret_of(app, &id).await.map_err(fail)?;
-    let expected = rpc_signature(&secret, &rpc_string_to_sign(call.method.as_str(), params));
-    let presented = params.get("Signature").unwrap_or_default();
-    if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
-        return Err(fail(Error::new(
-            ErrorCode::SignatureDoesNotMatch,
-            "the signature does not match: sign METHOD&%2F& and the encoded, sorted query and form parameters with HMAC-SHA1 under secret&",
-        )));
-    }
-    let nonce = params.get("SignatureNonce").unwrap_or_default().to_string();
-    Ok(Signed { key, nonce, request_time })
 }
 
 #[cfg(test)]

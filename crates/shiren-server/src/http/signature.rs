@@ -47,7 +47,7 @@ pub async fn require_signature(State(app): State<App>, req: Request, next: Next)
     let (key_id, policy, declared) = match authenticated {
         Ok(v) => v,
         Err((e, claimed)) => {
-            let failure = Failure { claimed_key: claimed.as_deref(), error: &e, source };
+            let failure = Failure { claimed_key: claimed.as_deref(), error: &e, source, action: None };
             audit_failure(
                 &app,
                 parts.method.as_str(),
@@ -210,6 +210,15 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, Decla
     Ok((key.id, key.policy, declared))
 }
 
+/// An access key and its secret, by id; an unknown id is the signature error every surface
+/// answers for it.
+pub(crate) async fn key_and_secret(app: &App, id: &str) -> Result<(shiren_store::AccessKey, String), Error> {
+    match app.services.store.access_key_with_secret(id).await? {
+        Some(found) => Ok(found),
+        None => Err(AuthError::InvalidAccessKeyId(id.to_string()).into()),
+    }
+}
+
 /// What every surface checks once a request's signature holds, whatever its scheme: the key is
 /// enabled, the nonce is new for that key (kept in the database, so every instance and a
 /// restart see it, until the request's time leaves the skew window), and a read-only key makes
@@ -259,7 +268,7 @@ pub(crate) async fn admit(
 /// The signature covers the query as percent-decoded bytes, while form decoding (what handlers
 /// use) also turns `+` into a space and replaces bytes that are not UTF-8. Either would let one
 /// signature carry two meanings, so both are refused: the two readings then always agree.
-fn check_query(raw: &str) -> Result<(), Error> {
+pub(crate) fn check_query(raw: &str) -> Result<(), Error> {
     if raw.contains('+') {
         return Err(Error::new(
             ErrorCode::InvalidQuery,
@@ -276,15 +285,17 @@ fn check_query(raw: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes a failed authentication to the audit log unless its source has already had its share
-/// this minute (the next entry it gets then says how many were left out).
-/// A failed authentication: the key it claimed, why it failed and where it came from.
+/// A failed authentication: the key it claimed, why it failed, where it came from and, at the
+/// cloud-API drop-ins, the action it asked for.
 pub(crate) struct Failure<'a> {
     pub claimed_key: Option<&'a str>,
     pub error: &'a Error,
     pub source: Option<IpAddr>,
+    pub action: Option<&'a str>,
 }
 
+/// Writes a failed authentication to the audit log unless its source has already had its share
+/// this minute (the next entry it gets then says how many were left out).
 pub(crate) async fn audit_failure(
     app: &App,
     method: &str,
@@ -293,12 +304,13 @@ pub(crate) async fn audit_failure(
     request_id: &str,
     client_request_id: Option<&str>,
 ) {
-    let Failure { claimed_key, error, source } = *failure;
+    let Failure { claimed_key, error, source, action } = *failure;
     let Some(suppressed) = app.auth_failures.admit(source) else { return };
     let detail = serde_json::json!({
         "code": error.code,
         "method": method,
         "path": path.chars().take(200).collect::<String>(),
+        "action": action.map(|a| a.chars().take(64).collect::<String>()),
         "suppressed_since_last": suppressed,
     })
     .to_string();

@@ -99,11 +99,12 @@ async fn detect_auth(cx: &Context<'_>) -> Result<Value, Error> {
 
 async fn get_detect_info_enhanced(cx: &Context<'_>) -> Result<Value, Error> {
     let token = cx.required("BizToken")?;
-    let scene = cx.scene().await?;
-    let view = sessions::describe(&cx.app.services, cx.caller, &token).await?;
-    if view.scene_id != scene {
+    // The scene is checked before the session is read (and the read audited).
+    if cx.scene().await? != sessions::scene_of(&cx.app.services, &token).await? {
         return Err(Error::new(ErrorCode::NotFound, "this BizToken was not issued under this RuleId"));
     }
+    let view = sessions::describe(&cx.app.services, cx.caller, &token).await?;
+    // The record `describe` just read (and audited): its masked name and number.
     let record = cx.app.services.store.record(&token).await?;
     let (name, id_card) = record.map(|r| (r.name_masked, r.id_number_masked)).unwrap_or_default();
     let checks =

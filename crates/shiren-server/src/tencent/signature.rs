@@ -11,16 +11,17 @@
 //!
 //! Both end in the same admission as the native API.
 
+use axum::http::request::Parts;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use shiren_auth::AuthError;
 use shiren_store::AccessKey;
 use shiren_verify::{Error, ErrorCode};
 use subtle::ConstantTimeEq;
 
 use crate::App;
-use crate::gateway::VendorCall;
+use crate::gateway::{VendorCall, header};
+use crate::http::signature::key_and_secret;
 
 /// The service name in TC3 credential scopes.
 const SERVICE: &str = "faceid";
@@ -30,6 +31,9 @@ pub struct Signed {
     pub nonce: String,
     pub request_time: i64,
 }
+
+/// A refusal and the key it claimed (for the audit log).
+pub type Refusal = (Error, Option<String>);
 
 fn hmac_sha256(key: &[u8], text: &[u8]) -> Vec<u8> {
     // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
@@ -46,13 +50,6 @@ fn hmac_sha1(key: &[u8], text: &[u8]) -> Vec<u8> {
 
 fn malformed(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidAuthorization, message)
-}
-
-async fn secret_of(app: &App, id: &str) -> Result<(AccessKey, String), Error> {
-    match app.services.store.access_key_with_secret(id).await? {
-        Some(found) => Ok(found),
-        None => Err(AuthError::InvalidAccessKeyId(id.to_string()).into()),
-    }
 }
 
 fn check_time(app: &App, timestamp: &str) -> Result<i64, Error> {
@@ -153,20 +150,45 @@ fn utc_date(secs: i64) -> String {
     shiren_auth::format_acs_date(secs).chars().take(10).collect()
 }
 
-pub async fn verify_tc3(app: &App, call: &VendorCall) -> Result<Signed, (Error, Option<String>)> {
-    let authorization = call.header("authorization").unwrap_or("");
+/// What the head of a TC3 call established: its authorization, key and time. The signature
+/// itself covers the body's hash, so it is checked once the body is read.
+pub struct Tc3Head {
+    auth: Tc3Authorization,
+    key: AccessKey,
+    secret: String,
+    time: i64,
+    timestamp: String,
+}
+
+impl Tc3Head {
+    pub fn key_id(&self) -> &str {
+        &self.key.id
+    }
+}
+
+pub async fn tc3_head(app: &App, parts: &Parts) -> Result<Tc3Head, Refusal> {
+    let authorization = header(&parts.headers, "authorization").unwrap_or("");
     if authorization.is_empty() {
         return Err((Error::of(ErrorCode::MissingAuthorization), None));
     }
     let auth = parse_tc3(authorization).map_err(|e| (e, None))?;
     let claimed = Some(auth.secret_id.clone());
     let fail = |e: Error| (e, claimed.clone());
-    let timestamp = call.header("x-tc-timestamp").unwrap_or("");
-    let time = check_time(app, timestamp).map_err(fail)?;
+    let timestamp = header(&parts.headers, "x-tc-timestamp").unwrap_or("").trim().to_string();
+    let time = check_time(app, &timestamp).map_err(fail)?;
     if auth.service != SERVICE || auth.date != utc_date(time) {
         return Err(fail(malformed("the credential scope must be the request's UTC date and faceid")));
     }
-    let (key, secret) = secret_of(app, &auth.secret_id).await.map_err(fail)?;
+    let (key, secret) = key_and_secret(app, &auth.secret_id).await.map_err(fail)?;
+    Ok(Tc3Head { auth, key, secret, time, timestamp })
+}
+
+/// Checks the TC3 signature over the call as it arrived (headers, query and raw body).
+pub fn tc3_body(head: Tc3Head, call: &VendorCall) -> Result<Signed, Refusal> {
+    let Tc3Head { auth, key, secret, time, timestamp } = head;
+    let claimed = Some(key.id.clone());
+    let fail = |e: Error| (e, claimed.clone());
+    // Tencent's rule: each signed header as `name:value`, both lowercase and trimmed.
     let mut canonical_headers = String::new();
     for name in &auth.signed_headers {
         let values: Vec<&str> =
@@ -177,7 +199,7 @@ pub async fn verify_tc3(app: &App, call: &VendorCall) -> Result<Signed, (Error, 
                 format!("signed header {name} must appear once"),
             )));
         }
-        canonical_headers.push_str(&format!("{name}:{}\n", values[0]));
+        canonical_headers.push_str(&format!("{name}:{}\n", values[0].to_ascii_lowercase()));
     }
     let signed_headers = auth.signed_headers.join(";");
     let request = Tc3Request {
@@ -187,7 +209,7 @@ pub async fn verify_tc3(app: &App, call: &VendorCall) -> Result<Signed, (Error, 
         canonical_headers: &canonical_headers,
         signed_headers: &signed_headers,
         body: &call.body,
-        timestamp: timestamp.trim(),
+        timestamp: &timestamp,
         date: &auth.date,
     };
     let expected = tc3_signature(&secret, &request);
@@ -198,11 +220,7 @@ pub async fn verify_tc3(app: &App, call: &VendorCall) -> Result<Signed, (Error, 
 }
 
 /// The older form signing: `params` are the form's decoded pairs.
-pub async fn verify_form(
-    app: &App,
-    call: &VendorCall,
-    params: &[(String, String)],
-) -> Result<Signed, (Error, Option<String>)> {
+pub async fn verify_form(app: &App, call: &VendorCall, params: &[(String, String)]) -> Result<Signed, Refusal> {
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let id = get("SecretId").unwrap_or_default().to_string();
     let claimed = Some(id.clone());
@@ -218,7 +236,20 @@ pub async fn verify_form(
             )));
         }
     };
-    let (key, secret) = secret_of(app, &id).await.map_err(fail)?;
+    // The string signed joins the pairs unencoded, so a `&` inside a value could move a pair
+    // into its neighbour's value (a "fresh" nonce for an old signature); neither is allowed.
+    if params.iter().any(|(k, v)| k.contains(['&', '=']) || v.contains('&')) {
+        return Err(fail(Error::new(
+            ErrorCode::InvalidParameter,
+            "with the form signing no name or value may contain '&' (or a name '='): use TC3-HMAC-SHA256",
+        )));
+    }
+    let nonce = get("Nonce").unwrap_or_default();
+    if nonce.is_empty() || nonce.len() > 20 || !nonce.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(fail(Error::new(ErrorCode::InvalidSignatureNonce, "Nonce must be a positive integer")));
+    }
+    let nonce = format!("form:{nonce}");
+    let (key, secret) = key_and_secret(app, &id).await.map_err(fail)?;
     let mut pairs: Vec<(String, &str)> =
         params.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (k.replace('_', "."), v.as_str())).collect();
     pairs.sort();
@@ -234,10 +265,6 @@ pub async fn verify_form(
     let presented = get("Signature").unwrap_or_default();
     if !bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) {
         return Err(fail(Error::new(ErrorCode::SignatureDoesNotMatch, "the signature does not match the request")));
-    }
-    let nonce = format!("form:{}", get("Nonce").unwrap_or_default());
-    if nonce == "form:" {
-        return Err(fail(Error::of(ErrorCode::InvalidSignatureNonce)));
     }
     Ok(Signed { key, nonce, request_time: time })
 }

@@ -207,9 +207,136 @@ async fn tencent_calls_are_refused_in_tencents_shape_and_never_replayed() {
     let huge = Request::builder()
         .method("POST")
         .uri("/")
-        .header("x-tc-action", "DetectAuth")
+        .header("content-type", FORM)
         .header("content-length", "999999999")
         .body(Body::empty())
         .unwrap();
     assert_eq!(tencent_error(&service.send(huge).await), "RequestSizeLimitExceeded");
+}
+
+/// A Tencent call with the older form signing (HmacSHA256), its pairs in a form body.
+fn tencent_form(secret: &str, pairs: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let mut sorted: Vec<&(&str, &str)> = pairs.iter().collect();
+    sorted.sort();
+    let joined: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let text = format!("POST{HOST}/?{}", joined.join("&"));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(text.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        form.append_pair(k, v);
+    }
+    form.append_pair("Signature", &signature);
+    form.finish()
+}
+
+fn form_request(body: String, content_type: &str) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("host", HOST)
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn forged_and_shifted_signatures_are_refused() {
+    let service = Service::start(|_| {}).await;
+    let scene = service.scene(json!({})).await;
+    let alias = service.call("GET", &format!("/v1/scenes/{scene}"), None).await.data()["alias"].as_i64().unwrap();
+    let now = shiren_auth::unix_now();
+    let (id, secret) = (service.full.access_key_id.clone(), service.full.access_key_secret.clone());
+    let ts = now.to_string();
+    let rule = alias.to_string();
+
+    // The form signing: a valid call, then the same signature with a pair moved into the
+    // nonce's value (the string signed is unchanged, the nonce "new").
+    let pairs = [
+        ("Action", "DetectAuth"),
+        ("Nonce", "12345"),
+        ("RequestClient", "SDK_TEST"),
+        ("RuleId", rule.as_str()),
+        ("SecretId", id.as_str()),
+        ("SignatureMethod", "HmacSHA256"),
+        ("Timestamp", ts.as_str()),
+        ("Version", "2018-03-01"),
+    ];
+    let valid = tencent_form(&secret, &pairs);
+    let r = service.send(form_request(valid.clone(), FORM)).await;
+    assert!(r.json["Response"]["BizToken"].is_string(), "{}", r.json);
+    let shifted =
+        valid.replace("Nonce=12345", "Nonce=12345%26RequestClient%3DSDK_TEST").replace("&RequestClient=SDK_TEST", "");
+    assert_eq!(tencent_error(&service.send(form_request(shifted, FORM)).await), "InvalidParameterValue");
+    assert_eq!(
+        tencent_error(&service.send(form_request(valid.clone(), FORM)).await),
+        "AuthFailure.SignatureFailure",
+        "a replay"
+    );
+    // Signed pairs in the query and other parameters in a JSON body: refused.
+    let mut moved = form_request("{\"RuleId\":\"1\"}".into(), "application/json");
+    *moved.uri_mut() = format!("/?{valid}").parse().unwrap();
+    let code = tencent_error(&service.send(moved).await);
+    assert!(code.starts_with("InvalidParameter") || code.starts_with("AuthFailure"), "{code}");
+
+    // TC3: a read's signature replayed with X-TC-Action naming a change.
+    let read = json!({ "BizToken": "v0", "RuleId": rule });
+    let first = service.send(tencent(&service.full, "GetDetectInfoEnhanced", &read, now)).await;
+    assert!(first.json["Response"]["Error"]["Code"].is_string(), "an unknown token: {}", first.json);
+    let mut rewritten = tencent(&service.full, "GetDetectInfoEnhanced", &read, now);
+    rewritten.headers_mut().insert("x-tc-action", "DetectAuth".parse().unwrap());
+    assert_eq!(tencent_error(&service.send(rewritten).await), "AuthFailure.SignatureFailure");
+
+    // Alibaba RPC: the action is the signed one, not a header's.
+    let mut params = shiren_server::aliyun::params::Params::default();
+    let date = shiren_auth::format_acs_date(now);
+    let form = format!("SceneId={alias}&CertifyId=v0");
+    for (k, v) in [
+        ("AccessKeyId", id.as_str()),
+        ("Action", "DescribeFaceVerify"),
+        ("Format", "JSON"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", "rpc-nonce-1"),
+        ("SignatureVersion", "1.0"),
+        ("Timestamp", date.as_str()),
+        ("Version", "2019-03-07"),
+    ] {
+        params.insert(k, v).unwrap();
+    }
+    let mut signed = shiren_server::aliyun::params::Params::default();
+    for (k, v) in params.iter().chain([("SceneId", alias.to_string().as_str()), ("CertifyId", "v0")]) {
+        signed.insert(k, v).unwrap();
+    }
+    use shiren_server::aliyun::signature::{rpc_signature, rpc_string_to_sign};
+    let signature = rpc_signature(&secret, &rpc_string_to_sign("POST", &signed));
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params.iter() {
+        query.append_pair(k, v);
+    }
+    query.append_pair("Signature", &signature);
+    let query = query.finish().replace('+', "%20");
+    let rpc = |action: Option<&str>| {
+        let mut b = Request::builder()
+            .method("POST")
+            .uri(format!("/?{query}"))
+            .header("host", HOST)
+            .header("content-type", FORM);
+        if let Some(a) = action {
+            b = b.header("x-acs-action", a);
+        }
+        b.body(Body::from(form.clone())).unwrap()
+    };
+    let r = service.send(rpc(Some("DeleteFaceVerifyResult"))).await;
+    assert_eq!((r.status.as_u16(), r.json["Code"].as_str()), (400, Some("InvalidParameter")), "{}", r.json);
+    let r = service.send(rpc(None)).await;
+    assert_eq!(r.json["Code"], "406", "the signed action runs: {}", r.json);
+
+    // V3: a '+' in the query reads two ways, so it is refused.
+    let mut plus = alibaba(&service.full, "DescribeFaceVerify", &form);
+    *plus.uri_mut() = "/?Extra=a+b".parse().unwrap();
+    let r = service.send(plus).await;
+    assert_eq!(r.status.as_u16(), 400, "{}", r.json);
 }

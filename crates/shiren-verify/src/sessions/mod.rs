@@ -302,6 +302,12 @@ pub struct SessionView {
     pub document: Option<cards::CardDocument>,
 }
 
+/// The scene a session belongs to (read nothing else, audit nothing): for surfaces that must
+/// check a caller's scene before the session is read.
+pub async fn scene_of(services: &Services, id: &str) -> Result<String, Error> {
+    Ok(services.store.session(id).await?.ok_or_else(|| Error::not_found("verification"))?.scene_id)
+}
+
 pub async fn describe(services: &Services, caller: &Caller, id: &str) -> Result<SessionView, Error> {
     let row = services.store.session(id).await?.ok_or_else(|| Error::not_found("verification"))?;
     let now = now_ms();
