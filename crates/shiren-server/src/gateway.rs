@@ -62,11 +62,6 @@ impl VendorCall {
         header(&self.headers, name)
     }
 
-    /// Every header as (name, value) text pairs, for the signature libraries.
-    pub fn header_pairs(&self) -> Vec<(String, String)> {
-        header_pairs(&self.headers)
-    }
-
     pub fn has_form_body(&self) -> bool {
         is_form(&self.headers)
     }
@@ -81,10 +76,6 @@ impl VendorCall {
             source: self.source,
         }
     }
-}
-
-pub fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 /// Audits a refused authentication at `/`: the path is `/`, the action goes in the detail.

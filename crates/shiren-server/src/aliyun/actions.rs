@@ -11,6 +11,8 @@
 //! | CompareFaceVerify | PV_FC |
 //! | CompareFaces | PV_FC, in the first scene enabling it |
 //! | Id2MetaVerify | ID_2META, in the first scene enabling it |
+//! | Mobile3MetaSimpleVerify | ID_3META_PHONE, in the first scene enabling it |
+//! | BankMetaVerify | ID_4META_BANK (and its 3-element form), in the first scene enabling it |
 //! | DeleteFaceVerifyResult | deletes the record and its images |
 
 use serde_json::{Value, json};
@@ -37,6 +39,8 @@ pub const SUPPORTED: &[&str] = &[
     "CompareFaceVerify",
     "CompareFaces",
     "Id2MetaVerify",
+    "Mobile3MetaSimpleVerify",
+    "BankMetaVerify",
     "DeleteFaceVerifyResult",
 ];
 
@@ -58,6 +62,8 @@ pub async fn run(action: &str, cx: &Context<'_>) -> Result<Value, Error> {
         "CompareFaceVerify" => compare_face_verify(cx).await,
         "CompareFaces" => compare_faces(cx).await,
         "Id2MetaVerify" => id2_meta_verify(cx).await,
+        "Mobile3MetaSimpleVerify" => mobile3_meta_simple_verify(cx).await,
+        "BankMetaVerify" => bank_meta_verify(cx).await,
         "DeleteFaceVerifyResult" => delete_face_verify_result(cx).await,
         _ => Err(Error::new(ErrorCode::NotFound, "no such action")),
     }
@@ -270,25 +276,63 @@ async fn compare_faces(cx: &Context<'_>) -> Result<Value, Error> {
     }))
 }
 
-async fn id2_meta_verify(cx: &Context<'_>) -> Result<Value, Error> {
+/// An element check in the lowest-numbered scene enabling its product (these actions name no
+/// scene); plaintext parameters only (`ParamType` normal).
+async fn element_check(
+    cx: &Context<'_>,
+    phone: Option<String>,
+    bank_card: Option<String>,
+) -> Result<products::Verification, Error> {
     let p = cx.params;
     p.one_of("ParamType", &["normal"])?;
-    let scene = scenes::first_for_product(&cx.app.services.store, Product::Id2Meta).await?;
     let request = ElementsRequest {
-        scene_id: scene.id,
+        scene_id: String::new(),
         order_no: None,
         name: p.required("UserName")?,
         id_number: p.required("IdentifyNum")?,
-        phone: None,
-        bank_card: None,
+        phone,
+        bank_card,
     };
-    let v = products::elements(&cx.app.services, cx.caller, request).await?;
-    let biz_code = match &v.detail {
+    let scene = scenes::first_for_product(&cx.app.services.store, request.product()).await?;
+    products::elements(&cx.app.services, cx.caller, ElementsRequest { scene_id: scene.id, ..request }).await
+}
+
+/// Alibaba's BizCode: 1 consistent, 2 inconsistent, 3 no record.
+fn biz_code(v: &products::Verification) -> &'static str {
+    match &v.detail {
         Detail::Elements(d) if !d.found => "3",
         _ if v.passed => "1",
         _ => "2",
+    }
+}
+
+async fn id2_meta_verify(cx: &Context<'_>) -> Result<Value, Error> {
+    let v = element_check(cx, None, None).await?;
+    Ok(json!({ "ResultObject": { "BizCode": biz_code(&v) } }))
+}
+
+async fn mobile3_meta_simple_verify(cx: &Context<'_>) -> Result<Value, Error> {
+    let v = element_check(cx, Some(cx.params.required("Mobile")?), None).await?;
+    Ok(json!({ "ResultObject": { "BizCode": biz_code(&v) } }))
+}
+
+async fn bank_meta_verify(cx: &Context<'_>) -> Result<Value, Error> {
+    let p = cx.params;
+    p.one_of("VerifyMode", &["VERIFY_BANK_CARD"])?;
+    // The bank card with name and ID number (3), and the phone (4); the 2-element form (card and
+    // name alone) has no ID number to check against the authority here.
+    let mobile = match p.one_of("ProductType", &["BANK_CARD_3_META", "BANK_CARD_4_META"])?.as_deref() {
+        Some("BANK_CARD_4_META") => Some(p.required("Mobile")?),
+        Some(_) => None,
+        None => return Err(Error::new(ErrorCode::MissingIdentity, "ProductType is required")),
     };
-    Ok(json!({ "ResultObject": { "BizCode": biz_code } }))
+    let v = element_check(cx, mobile, Some(p.required("BankCard")?)).await?;
+    let sub_code = match biz_code(&v) {
+        "1" => "101",
+        "2" => "201",
+        _ => "305",
+    };
+    Ok(json!({ "ResultObject": { "BizCode": biz_code(&v), "SubCode": sub_code } }))
 }
 
 async fn delete_face_verify_result(cx: &Context<'_>) -> Result<Value, Error> {

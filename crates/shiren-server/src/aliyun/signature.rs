@@ -14,15 +14,15 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use shiren_auth::{Credential, DeclaredBody, Payload, QueryParams, percent_encode};
+use shiren_auth::{DeclaredBody, percent_encode};
 use shiren_store::AccessKey;
 use shiren_verify::{Error, ErrorCode};
 use subtle::ConstantTimeEq;
 
 use super::params::Params;
 use crate::App;
-use crate::gateway::{VendorCall, header_pairs, query_has};
-use crate::http::signature::{check_query, key_and_secret};
+use crate::gateway::{VendorCall, query_has};
+use crate::http::signature::{SignedHead, key_and_secret, verify_acs3_head};
 
 /// The signer's key, and the nonce and time to admit it with.
 pub struct Signed {
@@ -62,7 +62,7 @@ pub async fn check_head(app: &App, parts: &Parts) -> Result<Head, Refusal> {
     let raw_query = parts.uri.query().unwrap_or("");
     let authorization = crate::gateway::header(&parts.headers, "authorization").unwrap_or("");
     if authorization.trim_start().starts_with("ACS3-") {
-        v3_head(app, parts, raw_query).await
+        v3_head(app, parts).await
     } else if query_has(raw_query, "Signature") {
         rpc_head(app, raw_query).await
     } else {
@@ -96,26 +96,8 @@ pub fn check_body(head: Head, call: &VendorCall, params: &Params) -> Result<Sign
     }
 }
 
-async fn v3_head(app: &App, parts: &Parts, raw_query: &str) -> Result<Head, Refusal> {
-    check_query(raw_query).map_err(|e| (e, None))?;
-    let headers = header_pairs(&parts.headers);
-    let credential = Credential::from_headers(&headers).map_err(|e| (e.into(), None))?;
-    let claimed = Some(credential.access_key_id.clone());
-    let fail = |e: Error| (e, claimed.clone());
-    let (key, secret) = key_and_secret(app, &credential.access_key_id).await.map_err(fail)?;
-    let query = QueryParams::parse(raw_query);
-    let request = shiren_auth::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: &query,
-        headers: &headers,
-        payload: Payload::Body(b""),
-    };
-    let skew = app.limits.signature_skew_secs;
-    let declared = shiren_auth::verify_head_at(&request, &credential, &secret, shiren_auth::unix_now(), skew)
-        .map_err(|e| fail(e.into()))?;
-    let request_time = shiren_auth::request_time(&request).map_err(|e| fail(e.into()))?;
-    let nonce = request.header("x-acs-signature-nonce").unwrap_or_default();
+async fn v3_head(app: &App, parts: &Parts) -> Result<Head, Refusal> {
+    let SignedHead { key, declared, nonce, request_time } = verify_acs3_head(app, parts).await?;
     Ok(Head::V3 { signed: Signed { key, nonce, request_time }, declared })
 }
 

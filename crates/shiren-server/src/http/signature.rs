@@ -169,11 +169,19 @@ fn too_large(max: usize) -> Error {
 /// every verification does).
 const READ_ONLY_POSTS: &[&str] = &["/v1/search", "/v1/duplicates"];
 
-/// Everything that can be judged before the body: the query's form, the announced size, the
-/// key, the signature over the head, the clock, the nonce and the key's policy. On failure, the
-/// error and the key id the request claimed (for the audit log).
-async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, DeclaredBody), (Error, Option<String>)> {
-    let store = &app.services.store;
+/// A head signed with ACS3-HMAC-SHA256 and verified: its key, the body hash it declared, its
+/// nonce and its time (both still to be admitted).
+pub(crate) struct SignedHead {
+    pub key: shiren_store::AccessKey,
+    pub declared: DeclaredBody,
+    pub nonce: String,
+    pub request_time: i64,
+}
+
+/// Verifies what an ACS3-HMAC-SHA256 head carries: the query's form, the announced size, the
+/// key, the signature over the head and the clock. On failure, the error and the key id the
+/// request claimed (for the audit log). `/v1` and the Cloudauth facade's V3 share it.
+pub(crate) async fn verify_acs3_head(app: &App, parts: &Parts) -> Result<SignedHead, (Error, Option<String>)> {
     let raw_query = parts.uri.query().unwrap_or("");
     check_query(raw_query).map_err(refused)?;
     let headers: Vec<(String, String)> = parts
@@ -187,10 +195,7 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, Decla
     if content_length(parts).is_some_and(|n| n > app.limits.max_body_bytes as u64) {
         return Err(fail(too_large(app.limits.max_body_bytes)));
     }
-    let found = store.access_key_with_secret(&credential.access_key_id).await.map_err(|e| fail(e.into()))?;
-    let Some((key, secret)) = found else {
-        return Err(fail(AuthError::InvalidAccessKeyId(credential.access_key_id.clone()).into()));
-    };
+    let (key, secret) = key_and_secret(app, &credential.access_key_id).await.map_err(fail)?;
     let query = QueryParams::parse(raw_query);
     let request = shiren_auth::Request {
         method: parts.method.as_str(),
@@ -204,9 +209,16 @@ async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, Decla
         .map_err(|e| fail(e.into()))?;
     let request_time = shiren_auth::request_time(&request).map_err(|e| fail(e.into()))?;
     let nonce = request.header("x-acs-signature-nonce").unwrap_or_default();
+    Ok(SignedHead { key, declared, nonce, request_time })
+}
+
+/// Everything that can be judged before the body: the signed head, the nonce and the key's
+/// policy. On failure, the error and the key id the request claimed (for the audit log).
+async fn authenticate(app: &App, parts: &Parts) -> Result<(String, Policy, DeclaredBody), (Error, Option<String>)> {
+    let SignedHead { key, declared, nonce, request_time } = verify_acs3_head(app, parts).await?;
     let changes =
         parts.method != Method::GET && parts.method != Method::HEAD && !READ_ONLY_POSTS.contains(&parts.uri.path());
-    admit(app, &key, Some(&nonce), request_time, changes).await.map_err(fail)?;
+    admit(app, &key, Some(&nonce), request_time, changes).await.map_err(|e| (e, Some(key.id.clone())))?;
     Ok((key.id, key.policy, declared))
 }
 

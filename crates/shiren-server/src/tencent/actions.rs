@@ -8,6 +8,8 @@
 //! | GetDetectInfoEnhanced | the session's outcome |
 //! | IdCardVerification | ID_2META, in the first scene enabling it |
 //! | ImageRecognition, ImageRecognitionV2 | ID_MIN, in the first scene enabling it |
+//! | PhoneVerification | ID_3META_PHONE, in the first scene enabling it |
+//! | BankCardVerification, BankCard4EVerification | ID_4META_BANK, in the first scene enabling it |
 
 use serde_json::{Map, Value, json};
 use shiren_verify::images::ImageSource;
@@ -21,8 +23,16 @@ use crate::App;
 /// Actions a read-only key may call.
 pub const READS: &[&str] = &["GetDetectInfoEnhanced"];
 
-pub const SUPPORTED: &[&str] =
-    &["DetectAuth", "GetDetectInfoEnhanced", "IdCardVerification", "ImageRecognition", "ImageRecognitionV2"];
+pub const SUPPORTED: &[&str] = &[
+    "DetectAuth",
+    "GetDetectInfoEnhanced",
+    "IdCardVerification",
+    "ImageRecognition",
+    "ImageRecognitionV2",
+    "PhoneVerification",
+    "BankCardVerification",
+    "BankCard4EVerification",
+];
 
 pub struct Context<'a> {
     pub app: &'a App,
@@ -61,6 +71,9 @@ pub async fn run(action: &str, cx: &Context<'_>) -> Result<Value, Error> {
         "GetDetectInfoEnhanced" => get_detect_info_enhanced(cx).await,
         "IdCardVerification" => id_card_verification(cx).await,
         "ImageRecognition" | "ImageRecognitionV2" => image_recognition(cx).await,
+        "PhoneVerification" => phone_verification(cx).await,
+        "BankCardVerification" => bank_card_verification(cx, false).await,
+        "BankCard4EVerification" => bank_card_verification(cx, true).await,
         _ => Err(Error::new(ErrorCode::NotFound, "no such action")),
     }
 }
@@ -138,26 +151,89 @@ async fn get_detect_info_enhanced(cx: &Context<'_>) -> Result<Value, Error> {
     Ok(json!({ "Text": text }))
 }
 
-async fn id_card_verification(cx: &Context<'_>) -> Result<Value, Error> {
-    let scene = scenes::first_for_product(&cx.app.services.store, Product::Id2Meta).await?;
+/// How an element check came out, for the per-action result tables.
+enum Elements {
+    Match,
+    Mismatch,
+    NotFound,
+    BadName,
+    BadIdNumber,
+    BadPhone,
+    BadBankCard,
+    Unavailable,
+}
+
+/// An element check in the lowest-numbered scene enabling its product (these actions name no
+/// scene); invalid elements and an unavailable authority are results, not errors.
+async fn element_check(cx: &Context<'_>, phone: Option<String>, bank_card: Option<String>) -> Result<Elements, Error> {
     let request = ElementsRequest {
-        scene_id: scene.id,
+        scene_id: String::new(),
         order_no: None,
         name: cx.required("Name")?,
         id_number: cx.required("IdCard")?,
-        phone: None,
-        bank_card: None,
+        phone,
+        bank_card,
     };
-    let (result, description) = match products::elements(&cx.app.services, cx.caller, request).await {
+    let scene = scenes::first_for_product(&cx.app.services.store, request.product()).await?;
+    let request = ElementsRequest { scene_id: scene.id, ..request };
+    Ok(match products::elements(&cx.app.services, cx.caller, request).await {
         Ok(v) => match &v.detail {
-            Detail::Elements(d) if !d.found => ("-5", "证件库中无此身份证记录"),
-            _ if v.passed => ("0", "姓名和身份证号一致"),
-            _ => ("-1", "姓名和身份证号不一致"),
+            Detail::Elements(d) if !d.found => Elements::NotFound,
+            _ if v.passed => Elements::Match,
+            _ => Elements::Mismatch,
         },
-        Err(e) if e.code.as_str().starts_with("InvalidIdNumber") => ("-2", "非法身份证号"),
-        Err(e) if e.code.as_str().starts_with("InvalidName") => ("-3", "非法姓名"),
-        Err(e) if e.code == ErrorCode::AuthorityUnavailable => ("-4", "证件库服务异常"),
-        Err(e) => return Err(e),
+        Err(e) => match e.code.as_str().split('.').next() {
+            Some("InvalidIdNumber") => Elements::BadIdNumber,
+            Some("InvalidName") => Elements::BadName,
+            Some("InvalidPhone") => Elements::BadPhone,
+            Some("InvalidBankCard") => Elements::BadBankCard,
+            Some("AuthorityUnavailable") => Elements::Unavailable,
+            _ => return Err(e),
+        },
+    })
+}
+
+async fn id_card_verification(cx: &Context<'_>) -> Result<Value, Error> {
+    let (result, description) = match element_check(cx, None, None).await? {
+        Elements::Match => ("0", "姓名和身份证号一致"),
+        Elements::Mismatch => ("-1", "姓名和身份证号不一致"),
+        Elements::BadIdNumber => ("-2", "非法身份证号"),
+        Elements::BadName => ("-3", "非法姓名"),
+        Elements::Unavailable => ("-4", "证件库服务异常"),
+        Elements::NotFound | Elements::BadPhone | Elements::BadBankCard => ("-5", "证件库中无此身份证记录"),
+    };
+    Ok(json!({ "Result": result, "Description": description }))
+}
+
+async fn phone_verification(cx: &Context<'_>) -> Result<Value, Error> {
+    let (result, description) = match element_check(cx, Some(cx.required("Phone")?), None).await? {
+        Elements::Match => ("0", "三要素信息一致"),
+        Elements::Mismatch => ("-4", "三要素信息不一致"),
+        Elements::BadPhone => ("-6", "手机号码不合法"),
+        Elements::BadIdNumber => ("-7", "身份证号码有误"),
+        Elements::BadName => ("-8", "姓名校验不通过"),
+        Elements::NotFound | Elements::BadBankCard => ("-9", "没有记录"),
+        Elements::Unavailable => ("-11", "验证中心服务繁忙"),
+    };
+    Ok(json!({ "Result": result, "Description": description, "Isp": "" }))
+}
+
+/// BankCardVerification (3 elements) and BankCard4EVerification (with the phone): their
+/// tables differ from -5 on.
+async fn bank_card_verification(cx: &Context<'_>, with_phone: bool) -> Result<Value, Error> {
+    let phone = if with_phone { Some(cx.required("Phone")?) } else { None };
+    let outcome = element_check(cx, phone, Some(cx.required("BankCard")?)).await?;
+    let (result, description) = match (outcome, with_phone) {
+        (Elements::Match, _) => ("0", "认证通过"),
+        (Elements::Mismatch, _) => ("-1", "认证未通过"),
+        (Elements::BadName, _) => ("-2", "姓名校验不通过"),
+        (Elements::BadIdNumber, _) => ("-3", "身份证号码有误"),
+        (Elements::BadBankCard, _) => ("-4", "银行卡号码有误"),
+        (Elements::BadPhone, _) => ("-5", "手机号码不合法"),
+        (Elements::NotFound, false) => ("-5", "持卡人信息有误"),
+        (Elements::NotFound, true) => ("-6", "持卡人信息有误"),
+        (Elements::Unavailable, false) => ("-17", "验证中心服务繁忙"),
+        (Elements::Unavailable, true) => ("-18", "验证中心服务繁忙"),
     };
     Ok(json!({ "Result": result, "Description": description }))
 }

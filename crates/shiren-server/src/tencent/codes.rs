@@ -29,7 +29,8 @@ pub fn code(code: ErrorCode) -> &'static str {
         E::EmptyImage | E::UnsupportedImageFormat | E::TruncatedImage | E::CorruptImage | E::ImageTooSmall => {
             "FailedOperation.ImageDecodeFailed"
         }
-        E::AuthorityUnavailable | E::ElementNotSupported => "FailedOperation.UnKnown",
+        E::AuthorityUnavailable => "FailedOperation.UnKnown",
+        E::ElementNotSupported => "UnsupportedOperation",
         E::DeadlineExceeded | E::InternalError => "InternalError",
         _ => "InvalidParameterValue",
     }

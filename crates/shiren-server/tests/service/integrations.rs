@@ -54,7 +54,7 @@ async fn postgresql_backend_serves_the_same_api() {
 
 /// A tiny authority gateway on loopback: `known` is found (with a reference photo and a
 /// matching phone), `slow` never answers in time, anything else is not found.
-async fn gateway(known: String, slow: String) -> (String, Arc<Mutex<Vec<Value>>>) {
+pub(crate) async fn gateway(known: String, slow: String) -> (String, Arc<Mutex<Vec<Value>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -340,3 +340,49 @@ async fn forged_and_shifted_signatures_are_refused() {
     let r = service.send(plus).await;
     assert_eq!(r.status.as_u16(), 400, "{}", r.json);
 }
+
+#[tokio::test]
+async fn element_checks_with_phones_and_bank_cards_answer_in_each_vendors_codes() {
+    let known = crate::products::id_number("310101", "19610804", "001");
+    let (url, _seen) = crate::integrations::gateway(known.clone(), String::new()).await;
+    let service = Service::start(|c| {
+        c.authority = toml::from_str(&format!("provider = \"http\"\nurl = \"{url}\"\ntimeout_ms = 2000\n")).unwrap()
+    })
+    .await;
+    service.scene(json!({})).await;
+    let now = shiren_auth::unix_now();
+    let phone = |name: &str, number: &str, phone: &str| json!({ "Name": name, "IdCard": number, "Phone": phone });
+    let result = |r: Reply| r.json["Response"]["Result"].as_str().unwrap_or_default().to_string();
+    let tencent_phone = |params: Value| service.send(tencent(&service.full, "PhoneVerification", &params, now));
+    assert_eq!(result(tencent_phone(phone("奥巴马", &known, "13800138000")).await), "0");
+    assert_eq!(result(tencent_phone(phone("奥巴马", &known, "13900139000")).await), "-4");
+    let unknown = crate::products::id_number("310101", "19700101", "002");
+    assert_eq!(result(tencent_phone(phone("奥巴马", &unknown, "13800138000")).await), "-9");
+    assert_eq!(result(tencent_phone(phone("奥巴马", &known, "12345")).await), "-6");
+
+    let alibaba_phone = |mobile: &str| {
+        let form = format!(
+            "ParamType=normal&UserName={}&IdentifyNum={known}&Mobile={mobile}",
+            shiren_auth::percent_encode("奥巴马")
+        );
+        service.send(alibaba(&service.full, "Mobile3MetaSimpleVerify", &form))
+    };
+    assert_eq!(alibaba_phone("13800138000").await.json["ResultObject"]["BizCode"], "1");
+    assert_eq!(alibaba_phone("13900139000").await.json["ResultObject"]["BizCode"], "2");
+}
+
+#[tokio::test]
+async fn element_checks_the_local_registry_cannot_make_are_refused_in_each_vendors_terms() {
+    let service = Service::start(|_| {}).await;
+    service.scene(json!({})).await;
+    let known = crate::products::id_number("310101", "19610804", "001");
+    let params = json!({ "Name": "奥巴马", "IdCard": known, "Phone": "13800138000" });
+    let r = service.send(tencent(&service.full, "PhoneVerification", &params, shiren_auth::unix_now())).await;
+    assert_eq!(tencent_error(&r), "UnsupportedOperation");
+    let form = format!(
+        "ParamType=normal&UserName={}&IdentifyNum={known}&Mobile=13800138000",
+        shiren_auth::percent_encode("奥巴马")
+    );
+    let r = service.send(alibaba(&service.full, "Mobile3MetaSimpleVerify", &form)).await;
+    assert_eq!(r.json["Code"], "417", "{}", r.json);
+}
