@@ -27,7 +27,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::App;
 use crate::http::request_id::{self, RequestIds};
 use crate::http::response::ApiError;
-use crate::http::signature::{Failure, audit_failure, content_length, read_body, reserve_upload, source_of};
+use crate::http::signature::{Failure, audit_failure, content_length, read_body, reserve_in, source_of};
 
 /// A call to `/` once its body is read.
 pub struct VendorCall {
@@ -108,23 +108,8 @@ pub async fn read(
         return Err(Error::new(ErrorCode::RequestTooLarge, format!("the request body is larger than {max} bytes")));
     }
     let permit = match budget {
-        Budget::Uploads => reserve_upload(app, announced).await?,
-        Budget::Unauthenticated => {
-            let kib = u32::try_from(announced.div_ceil(1024)).unwrap_or(u32::MAX);
-            if kib == 0 {
-                None
-            } else {
-                let waited = tokio::time::timeout(
-                    app.limits.body_timeout,
-                    app.unauthenticated_uploads.clone().acquire_many_owned(kib),
-                )
-                .await;
-                match waited {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => return Err(Error::busy(1, "too many request bodies are being received; retry later")),
-                }
-            }
-        }
+        Budget::Uploads => reserve_in(app, &app.uploads, announced).await?,
+        Budget::Unauthenticated => reserve_in(app, &app.unauthenticated_uploads, announced).await?,
     };
     let bytes = read_body(body, max, app.limits.body_timeout).await?;
     Ok((permit, bytes))

@@ -91,11 +91,21 @@ pub(crate) async fn reserve_upload(
     app: &App,
     announced: u64,
 ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Error> {
+    reserve_in(app, &app.uploads, announced).await
+}
+
+/// Reserves room for `announced` bytes in `budget` (a semaphore counting KiB), as
+/// [`reserve_upload`] does for the shared upload budget.
+pub(crate) async fn reserve_in(
+    app: &App,
+    budget: &std::sync::Arc<tokio::sync::Semaphore>,
+    announced: u64,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Error> {
     let kib = u32::try_from(announced.div_ceil(1024)).unwrap_or(u32::MAX);
     if kib == 0 {
         return Ok(None);
     }
-    match tokio::time::timeout(app.limits.body_timeout, app.uploads.clone().acquire_many_owned(kib)).await {
+    match tokio::time::timeout(app.limits.body_timeout, budget.clone().acquire_many_owned(kib)).await {
         Ok(Ok(permit)) => Ok(Some(permit)),
         _ => Err(Error::busy(1, "too many request bodies are being received; retry later")),
     }

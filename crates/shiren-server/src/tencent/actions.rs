@@ -120,9 +120,8 @@ async fn get_detect_info_enhanced(cx: &Context<'_>) -> Result<Value, Error> {
     // The record `describe` just read (and audited): its masked name and number.
     let record = cx.app.services.store.record(&token).await?;
     let (name, id_card) = record.map(|r| (r.name_masked, r.id_number_masked)).unwrap_or_default();
-    let checks =
-        view.material.as_ref().and_then(|m| m.get("checks")).and_then(Value::as_array).cloned().unwrap_or_default();
-    let liveness_failed = checks.iter().any(|c| c["passed"] == false && c["name"] != "same_person");
+    // The core's SubCodes say which stage refused: 205 liveness, 204 the comparison.
+    let liveness_failed = view.sub_code.as_deref() == Some("205");
     let compare_failed = view.sub_code.as_deref() == Some("204");
     let text = match view.passed {
         None => json!({
@@ -143,8 +142,6 @@ async fn get_detect_info_enhanced(cx: &Context<'_>) -> Result<Value, Error> {
                 "Comparemsg": if compare_failed { "比对相似度未达到阈值" } else { "成功" },
                 "Sim": view.score.map(|s| format!("{s:.2}")),
                 "Extra": view.order_no,
-                "LivenessMode": 2,
-                "LivenessDetail": [],
             })
         }
     };
@@ -215,7 +212,7 @@ async fn phone_verification(cx: &Context<'_>) -> Result<Value, Error> {
         Elements::NotFound | Elements::BadBankCard => ("-9", "没有记录"),
         Elements::Unavailable => ("-11", "验证中心服务繁忙"),
     };
-    Ok(json!({ "Result": result, "Description": description, "Isp": "" }))
+    Ok(json!({ "Result": result, "Description": description }))
 }
 
 /// BankCardVerification (3 elements) and BankCard4EVerification (with the phone): their

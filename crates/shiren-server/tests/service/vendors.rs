@@ -110,7 +110,7 @@ async fn alibaba_calls_are_signed_once_and_act_on_what_was_signed() {
     let mut doubled = alibaba(&service.full, "DescribeFaceVerify", &form);
     *doubled.uri_mut() = "/?CertifyId=v2".parse().unwrap();
     let r = service.send(doubled).await;
-    assert!(r.json["Code"] == "SignatureDoesNotMatch" || r.json["Code"] == "401", "{}", r.json);
+    assert_eq!(r.json["Code"], "SignatureDoesNotMatch", "the query is signed: {}", r.json);
 
     // An unknown action and an unsupported version.
     let r = service.send(alibaba(&service.full, "StealEverything", "")).await;
@@ -202,8 +202,7 @@ async fn tencent_calls_are_refused_in_tencents_shape_and_never_replayed() {
     // A body that is not JSON, and one over the size limit.
     let mut broken = tencent(&service.full, "DetectAuth", &params, now);
     *broken.body_mut() = Body::from("{not json");
-    let code = tencent_error(&service.send(broken).await);
-    assert!(code == "AuthFailure.SignatureFailure" || code == "InvalidParameterValue", "{code}");
+    assert_eq!(tencent_error(&service.send(broken).await), "AuthFailure.SignatureFailure", "signed bytes first");
     let huge = Request::builder()
         .method("POST")
         .uri("/")
@@ -279,8 +278,7 @@ async fn forged_and_shifted_signatures_are_refused() {
     // Signed pairs in the query and other parameters in a JSON body: refused.
     let mut moved = form_request("{\"RuleId\":\"1\"}".into(), "application/json");
     *moved.uri_mut() = format!("/?{valid}").parse().unwrap();
-    let code = tencent_error(&service.send(moved).await);
-    assert!(code.starts_with("InvalidParameter") || code.starts_with("AuthFailure"), "{code}");
+    assert_eq!(tencent_error(&service.send(moved).await), "InvalidParameterValue");
 
     // TC3: a read's signature replayed with X-TC-Action naming a change.
     let read = json!({ "BizToken": "v0", "RuleId": rule });
